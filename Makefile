@@ -1,0 +1,47 @@
+# fashioncaffe — every experiment is a target.  `make help` lists them.
+# The first target run creates .venv and installs what the project needs (torch: the CPU build on
+# machines without an NVIDIA driver, the CUDA build where one is present).
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+SCALE      ?= tiny
+DATA       ?= synthetic
+GPU        ?=
+SEEDS      ?=
+WORK       ?= work
+# pip arguments for torch; override e.g. TORCH_SPEC="torch --index-url <your CPU wheel index>"
+TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; \
+                then echo "torch>=2.1"; else echo "torch==2.13.0"; fi)
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets with a one-line description
+	@echo "fashioncaffe targets (variables: SCALE=tiny|small|full DATA=synthetic|<path> GPU=<ids> WORK=$(WORK))"
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
+
+$(VENV_STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo ">> installing into $(VENV) (torch: $(TORCH_SPEC))"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	@$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+install: $(VENV_STAMP) ## create .venv and install fashioncaffe with its dependencies
+
+test: $(VENV_STAMP) ## the fast test suite (what CI runs)
+	$(PY) -m pytest -q -m "not slow and not gpu" -p no:cacheprovider
+
+test-all: $(VENV_STAMP) ## every test, the slow ones included (GPU tests run where CUDA is present)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (../shared/caffe_reference)
+	$(PY) ../shared/caffe_reference/check.py --module fashioncaffe
+
+-include mk/*.mk
+
+.PHONY: help install test test-all reference

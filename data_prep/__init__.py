@@ -1,0 +1,1 @@
+"""Dataset preparation: converters to LMDB and the synthetic wardrobe generator."""

@@ -1,0 +1,122 @@
+"""e-Clothing1.4M-style keyword lists → LMDBs per split (paper 000's 24 attribute groups).
+
+    python -m data_prep.eclothing --root ECL --out lmdb/ecl [--list FILE] [--catalog FILE] [--resize 256]
+
+List file (default ``<root>/labels.txt``): one image per line,
+``<image path>\\t<keyword>;<keyword>;...[\\t<split>]`` (tab-separated; keywords may contain spaces and are
+separated by ``;``; split ∈ train / val / test, else assigned by --val-fraction / --test-fraction).
+Catalogue (default ``<root>/catalog.json`` or ``catalog.txt``): JSON ``{group: [keyword, ...]}`` in group
+order, or text lines ``<group>\\t<keyword>``.  A keyword missing from the catalogue is a bad row.
+images_lmdb label = 0; companions keywords_lmdb (K = #keywords: 1 present, 0 absent, −1 for every
+keyword of a group the image has no keyword in = missing) and groups_lmdb (K = #groups: index of the
+image's keyword within the group, −1 missing; the first one if several).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from fashioncaffe.errors import fail
+
+from .common import BadRows, Record, base_parser, common_meta, find_file, finish, resolve_image, run_main, \
+    split_of, write_split
+
+
+def read_catalog(path):
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as f:
+            cat = json.load(f)
+        return {g: list(v) for g, v in cat.items()}
+    cat = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) != 2:
+                raise fail(f"{path}:{lineno}: expected '<group>\\t<keyword>', got {line.strip()!r}.")
+            cat.setdefault(parts[0].strip(), []).append(parts[1].strip())
+    return cat
+
+
+def convert(args):
+    bad = BadRows(args.on_bad_row)
+    root = args.root
+    p_list = args.list or find_file(root, ["labels.txt", "list.txt", "keywords.txt"], what="keyword list")
+    p_cat = args.catalog or find_file(root, ["catalog.json", "catalog.txt", "keyword_catalog.json"],
+                                      what="keyword catalogue")
+    cat = read_catalog(p_cat)
+    groups = list(cat)
+    kw_pos, kw_group, names = {}, {}, []
+    for gi, g in enumerate(groups):
+        for ki, kw in enumerate(cat[g]):
+            if kw in kw_pos:
+                raise fail(f"{p_cat}: keyword {kw!r} appears in two groups ({groups[kw_group[kw][0]]} and {g}).")
+            kw_pos[kw] = len(names)
+            kw_group[kw] = (gi, ki)
+            names.append(kw)
+    g_members = [[kw_pos[k] for k in cat[g]] for g in groups]
+    splits = {}
+    with open(p_list, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) not in (2, 3):
+                bad(p_list, lineno, f"expected '<image>\\t<keywords>[\\t<split>]', got {len(parts)} column(s)",
+                    "wrong column count")
+                continue
+            img = parts[0].strip()
+            kws = [k.strip() for k in parts[1].split(";") if k.strip()]
+            unknown = [k for k in kws if k not in kw_pos]
+            if unknown:
+                bad(p_list, lineno, f"unknown keyword(s) {', '.join(map(repr, unknown))} (not in {p_cat})",
+                    "unknown label")
+                continue
+            vec = np.zeros(len(names), np.float32)
+            gvec = np.full(len(groups), -1.0, np.float32)
+            for k in kws:
+                vec[kw_pos[k]] = 1
+                gi, ki = kw_group[k]
+                if gvec[gi] < 0:
+                    gvec[gi] = ki
+            for gi, mem in enumerate(g_members):
+                if gvec[gi] < 0:
+                    vec[mem] = -1
+            split = parts[2].strip() if len(parts) == 3 else split_of(img, args.val_fraction, args.test_fraction,
+                                                                       args.seed)
+            if split not in ("train", "val", "test"):
+                bad(p_list, lineno, f"unknown split {split!r}", "unknown label")
+                continue
+            splits.setdefault(split, []).append(Record(img, resolve_image(root, img, ("", "images", "img")), 0,
+                                                       {"keywords": vec, "groups": gvec}, None, None, p_list,
+                                                       lineno))
+    meta = common_meta(args, "e-Clothing1.4M-style keyword list")
+    meta["label"] = {"name": "none", "note": "the Datum label is 0; keywords are in the companions"}
+    meta["groups"] = groups
+    meta["catalog"] = cat
+    companions = {
+        "keywords": {"K": len(names), "names": names, "group_of": [groups[kw_group[k][0]] for k in names],
+                     "encoding": {"present": 1, "absent": 0, "group missing": -1}},
+        "groups": {"K": len(groups), "names": groups, "encoding": "keyword index within the group, -1 missing"},
+    }
+    for split, recs in sorted(splits.items()):
+        write_split(args.out, split, recs, companions, meta, args, bad)
+    finish(bad)
+
+
+def main(argv=None):
+    ap = base_parser("python -m data_prep.eclothing", __doc__.splitlines()[0])
+    ap.add_argument("--list", default="")
+    ap.add_argument("--catalog", default="")
+    ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--test-fraction", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    return run_main(convert, argv, ap)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

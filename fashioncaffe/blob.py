@@ -1,0 +1,219 @@
+"""Blob: a named N-d array with data and diff, as pycaffe shows it.
+
+The engine computes on torch tensors on the current device; pycaffe scripts read and write numpy
+arrays (``net.blobs['data'].data[...] = x``).  Like Caffe's SyncedMemory, each of ``data`` and
+``diff`` keeps a device tensor and, on a GPU, a host mirror, with a note of which side is newer:
+touching ``.data`` from Python hands out the host array and marks it as the newest copy, and the
+next time the engine needs the tensor it is copied up.  On the CPU the numpy array *is* the
+tensor's memory, so nothing is ever copied.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import fail
+
+_DEVICE, _HOST, _SYNCED = 0, 1, 2
+
+
+class _Synced:
+    """One array living on the device with a lazily kept host mirror."""
+
+    __slots__ = ("_tensor", "_host", "_head", "shape", "device", "leaf")
+
+    def __init__(self, shape, device, leaf=False):
+        self.shape = tuple(int(s) for s in shape)
+        self.device = device
+        self.leaf = leaf          # a learnable parameter: keep tensor identity, update in place
+        self._tensor = None       # allocated on first use
+        self._host = None
+        self._head = _DEVICE
+
+    # -- device side -------------------------------------------------------------------------
+    def tensor(self) -> torch.Tensor:
+        if self._tensor is None:
+            self._tensor = torch.zeros(self.shape, dtype=torch.float32, device=self.device)
+            if self.leaf:
+                self._tensor.requires_grad_(True)
+        if self._head == _HOST and self._host is not None and self.device.type != "cpu":
+            with torch.no_grad():
+                self._tensor.copy_(torch.from_numpy(self._host))
+            self._head = _SYNCED
+        return self._tensor
+
+    def set_tensor(self, t: torch.Tensor) -> None:
+        """Adopt ``t`` as the newest value (the host mirror becomes stale)."""
+        self._tensor = t
+        self.shape = tuple(t.shape)
+        self._head = _DEVICE
+        if self.device.type != "cpu":
+            self._host = None
+
+    # -- host side ---------------------------------------------------------------------------
+    def host(self) -> np.ndarray:
+        t = self.tensor()
+        if t.device.type == "cpu":
+            arr = t.detach().numpy()
+            if not arr.flags.writeable:  # a tensor produced by an op can be read-only shared
+                arr = np.array(arr)
+            return arr
+        if self._host is None or self._host.shape != tuple(t.shape):
+            self._host = t.detach().cpu().numpy()
+        elif self._head == _DEVICE:
+            self._host[...] = t.detach().cpu().numpy()
+        self._head = _HOST  # pycaffe hands out a mutable array: the host copy is now the newest
+        return self._host
+
+    def reshape(self, shape) -> None:
+        shape = tuple(int(s) for s in shape)
+        if shape == self.shape and self._tensor is not None:
+            return
+        self.shape = shape
+        self._tensor = None
+        self._host = None
+        self._head = _DEVICE
+
+    def to(self, device) -> None:
+        if self._tensor is not None:
+            if self._head == _HOST and self._host is not None:
+                self.tensor()
+            t = self._tensor.detach().to(device)
+            if self.leaf:
+                t.requires_grad_(True)
+            self._tensor = t
+        self.device = device
+        self._host = None
+        self._head = _DEVICE
+
+
+class Blob:
+    """pycaffe's Blob: ``data``/``diff`` numpy views, ``shape``, ``count``, ``reshape``.
+
+    Engine code uses :attr:`tensor` (the device tensor holding ``data``) and :attr:`grad`
+    (the device tensor holding ``diff``).  A *learnable* blob's tensor is an autograd leaf whose
+    ``.grad`` is the diff, so autograd accumulates parameter gradients exactly where Caffe keeps them.
+    """
+
+    def __init__(self, shape=(), device=None, learnable=False, name=""):
+        device = torch.device("cpu") if device is None else torch.device(device)
+        self.name = name
+        self.learnable = learnable
+        self._data = _Synced(shape, device, leaf=learnable)
+        self._diff = None if learnable else _Synced(shape, device)
+
+    # -- pycaffe API -------------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        return self._data.host()
+
+    @data.setter
+    def data(self, value):
+        self.data[...] = value
+
+    @property
+    def diff(self) -> np.ndarray:
+        if self.learnable:
+            g = self.grad
+            if g.device.type == "cpu":
+                return g.numpy()
+            return self._diff_host_mirror(g)
+        return self._diff.host()
+
+    @diff.setter
+    def diff(self, value):
+        self.diff[...] = value
+
+    @property
+    def shape(self):
+        return tuple(self._data.shape)
+
+    @property
+    def count(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def reshape(self, *shape) -> None:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if any(int(s) < 0 for s in shape):
+            raise fail(f"Blob '{self.name}': cannot reshape to {tuple(shape)}; dimensions must be >= 0.")
+        self._data.reshape(shape)
+        if self.learnable:
+            self._grad_mirror = None
+        else:
+            self._diff.reshape(shape)
+
+    def _legacy_dim(self, i):
+        s = self.shape
+        if len(s) > 4:
+            raise fail(f"Blob '{self.name}' has {len(s)} axes; num/channels/height/width need at most 4.")
+        # Caffe's LegacyShape: pad to 4 axes on the right with ones
+        return (tuple(s) + (1, 1, 1, 1))[i]
+
+    num = property(lambda self: self._legacy_dim(0))
+    channels = property(lambda self: self._legacy_dim(1))
+    height = property(lambda self: self._legacy_dim(2))
+    width = property(lambda self: self._legacy_dim(3))
+
+    def __repr__(self):
+        return f"<Blob {self.name!r} {self.shape}>"
+
+    # -- engine side -------------------------------------------------------------------------
+    @property
+    def tensor(self) -> torch.Tensor:
+        return self._data.tensor()
+
+    def set_tensor(self, t: torch.Tensor) -> None:
+        self._data.set_tensor(t)
+
+    @property
+    def grad(self) -> torch.Tensor:
+        """The diff as a device tensor (allocated as zeros on first use)."""
+        if self.learnable:
+            t = self._data.tensor()
+            if t.grad is None:
+                t.grad = torch.zeros_like(t, requires_grad=False)
+            elif getattr(self, "_grad_head_host", False):
+                with torch.no_grad():
+                    t.grad.copy_(torch.from_numpy(self._grad_mirror))
+                self._grad_head_host = False
+            return t.grad
+        return self._diff.tensor()
+
+    def set_grad(self, g: torch.Tensor) -> None:
+        if self.learnable:
+            self._data.tensor().grad = g
+        else:
+            self._diff.set_tensor(g)
+
+    def zero_grad(self) -> None:
+        if self.learnable:
+            t = self._data.tensor()
+            if t.grad is not None:
+                t.grad.zero_()
+            self._grad_head_host = False
+        else:
+            self._diff.reshape(self.shape)
+
+    def _diff_host_mirror(self, g):
+        m = getattr(self, "_grad_mirror", None)
+        if m is None or m.shape != tuple(g.shape):
+            m = g.detach().cpu().numpy()
+        else:
+            m[...] = g.detach().cpu().numpy()
+        self._grad_mirror = m
+        self._grad_head_host = True
+        return m
+
+    def to(self, device) -> None:
+        device = torch.device(device)
+        grad = self._data._tensor.grad if (self.learnable and self._data._tensor is not None) else None
+        self._data.to(device)
+        if self.learnable and grad is not None:
+            self._data._tensor.grad = grad.to(device)
+        if self._diff is not None:
+            self._diff.to(device)
+
+    @property
+    def device(self):
+        return self._data.device

@@ -1,0 +1,130 @@
+"""The engine's layer base class and the registry of layer types by their Caffe type names.
+
+An engine layer is built from its ``LayerParameter``; ``setup`` creates its learnable blobs from
+the bottom shapes (as Caffe's LayerSetUp), and ``forward`` maps bottom tensors to top tensors with
+differentiable torch ops.  Backward is autograd's: a layer whose Caffe gradient differs from the
+autograd gradient of its forward formula (ties in Eltwise MAX, clipped logs, ...) says so with a
+custom ``torch.autograd.Function``.  Top shapes come from running ``forward`` on meta tensors, so a
+layer only overrides ``reshape`` when it cannot run on the meta device.
+
+Conventions every layer follows:
+* ``self.blobs[i].tensor`` is the parameter as an autograd leaf: use it where Caffe computes a
+  parameter gradient; use ``.tensor.detach()`` for state blobs Caffe never differentiates
+  (BatchNorm statistics).
+* ``self.phase`` is ``TRAIN`` (0) or ``TEST`` (1); ``self.param`` is the LayerParameter.
+* Errors about the layer's configuration raise ``fail(...)`` naming the layer (``self.name``).
+"""
+from __future__ import annotations
+
+import difflib
+
+import torch
+
+from ..blob import Blob
+from ..errors import fail
+
+TRAIN, TEST = 0, 1
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(*type_names):
+    """Class decorator: make the layer constructible by its Caffe type name(s)."""
+
+    def deco(cls):
+        for name in type_names:
+            _REGISTRY[name] = cls
+        if getattr(cls, "type", None) is None:
+            cls.type = type_names[0]
+        return cls
+
+    return deco
+
+
+def layer_class(type_name: str, layer_name: str = "?"):
+    """The class registered for ``type_name``; an unknown type lists the nearest known ones."""
+    cls = _REGISTRY.get(type_name)
+    if cls is None:
+        near = difflib.get_close_matches(type_name, list(_REGISTRY), n=5, cutoff=0.4)
+        hint = f" The nearest known types are: {', '.join(near)}." if near else ""
+        raise fail(f"Layer '{layer_name}' has unknown type '{type_name}'.{hint} "
+                   f"fashioncaffe.layer_type_list() lists all {len(_REGISTRY)} known types.")
+    return cls
+
+
+def layer_type_list():
+    return sorted(_REGISTRY)
+
+
+class Layer:
+    """Base of the engine's layers (the pycaffe Python-layer base is :class:`fashioncaffe.Layer`)."""
+
+    type: str | None = None
+    #: (min, max) numbers of bottoms / tops accepted; None means unbounded
+    num_bottoms = (0, None)
+    num_tops = (0, None)
+    #: Input-like layers: the net feeds their tops from the blobs users fill (no forward call)
+    feeds_from_blob = False
+    #: set by the Net in solver mode when this in-place layer may overwrite its bottom's memory
+    inplace = False
+
+    def __init__(self, param, phase: int, device):
+        self.param = param
+        self.name = param.name
+        self.phase = phase
+        self.device = torch.device(device)
+        self.blobs: list[Blob] = []
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def setup(self, bottom_shapes: list[tuple]) -> None:
+        """Create learnable blobs and validate parameters (Caffe's LayerSetUp)."""
+
+    def reshape(self, bottom_shapes: list[tuple]) -> list[tuple]:
+        """Top shapes for these bottom shapes; default: run forward on meta tensors."""
+        metas = [torch.empty(s, dtype=torch.float32, device="meta") for s in bottom_shapes]
+        saved = [b._data._tensor for b in self.blobs]
+        try:
+            for b in self.blobs:
+                b._data._tensor = torch.empty(b.shape, dtype=torch.float32, device="meta")
+            with torch.no_grad():
+                tops = self.forward(metas)
+        finally:
+            for b, t in zip(self.blobs, saved):
+                b._data._tensor = t
+        return [tuple(t.shape) for t in tops]
+
+    def forward(self, bottoms: list[torch.Tensor]) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    # -- helpers for subclasses -------------------------------------------------------------------
+    def add_param(self, shape, filler=None, name="") -> Blob:
+        """Append a learnable blob of ``shape`` filled by ``filler`` (a FillerParameter)."""
+        from ..fillers import fill
+
+        blob = Blob(shape, device=self.device, learnable=True, name=f"{self.name}.{name or len(self.blobs)}")
+        if filler is not None:
+            with torch.no_grad():
+                fill(blob.tensor, filler)
+        self.blobs.append(blob)
+        return blob
+
+    def check_counts(self, n_bottom: int, n_top: int) -> None:
+        for what, n, (lo, hi) in (("bottom", n_bottom, self.num_bottoms), ("top", n_top, self.num_tops)):
+            if n < lo or (hi is not None and n > hi):
+                want = f"exactly {lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+                raise fail(f"Layer '{self.name}' of type {self.type} takes {want} {what} blob(s), "
+                           f"but the prototxt gives it {n}.")
+
+    @property
+    def is_loss(self) -> bool:
+        return (self.type or "").endswith("Loss")
+
+    def __repr__(self):
+        return f"<{self.type} layer {self.name!r}>"
+
+
+def canonical_axis(axis: int, ndim: int, layer: Layer, field: str = "axis") -> int:
+    """Caffe's CanonicalAxisIndex: negative axes count from the end; out of range is an error."""
+    if not -ndim <= axis < ndim:
+        raise fail(f"Layer '{layer.name}': {field} {axis} is out of range for a {ndim}-axis bottom blob.")
+    return axis % ndim

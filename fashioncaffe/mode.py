@@ -1,0 +1,38 @@
+"""Caffe's global mode: CPU or GPU, and which GPU (``set_mode_cpu``, ``set_mode_gpu``, ``set_device``)."""
+from __future__ import annotations
+
+import torch
+
+from .errors import fail
+
+_state = {"gpu": False, "device_id": 0, "random_seed": None}
+
+
+def set_mode_cpu() -> None:
+    _state["gpu"] = False
+
+
+def set_mode_gpu() -> None:
+    if not torch.cuda.is_available():
+        raise fail("set_mode_gpu: no CUDA device is visible to PyTorch (torch.cuda.is_available() is False). "
+                   "Install the CUDA build of PyTorch on a machine with an NVIDIA GPU, or use CPU mode.")
+    _state["gpu"] = True
+
+
+def set_device(device_id: int) -> None:
+    _state["device_id"] = int(device_id)
+
+
+def set_random_seed(seed: int) -> None:
+    _state["random_seed"] = int(seed)
+    torch.manual_seed(int(seed))
+
+
+def is_gpu() -> bool:
+    return _state["gpu"]
+
+
+def device() -> torch.device:
+    if _state["gpu"]:
+        return torch.device("cuda", _state["device_id"])
+    return torch.device("cpu")

@@ -1,0 +1,188 @@
+"""pycaffe Python layers: the ``caffe.Layer`` base class and the engine's adapter for ``type: "Python"``.
+
+A Python layer (``python_param { module layer param_str }``) is a class deriving from
+``caffe.Layer`` with ``setup(bottom, top)``, ``reshape(bottom, top)``, ``forward(bottom, top)`` and
+``backward(top, propagate_down, bottom)`` over Blobs holding numpy arrays.  Before ``setup`` the
+engine sets ``self.param_str`` and ``self.phase``; ``reshape`` runs before every forward.  This path
+is exact but runs on the host.
+
+**Tensor path.** A layer class may also name a device implementation with the class attribute
+``tensor_path = "package.module:function"``.  The engine then calls
+``function(layer, bottoms: list[torch.Tensor]) -> list[torch.Tensor]`` (after the layer's own
+``setup``) and differentiates it with autograd: no host round trip.  BVLC Caffe ignores the
+attribute, so the same layer file runs unchanged there.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import torch
+
+from .blob import Blob
+from .errors import fail
+from .layers.base import Layer as EngineLayer, register
+
+
+class _BlobVec(list):
+    """``layer.blobs`` of a Python layer: a list of Blobs with pycaffe's ``add_blob``."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self._owner = owner
+
+    def add_blob(self, *shape):
+        dev = getattr(self._owner, "_engine_device", torch.device("cpu"))
+        name = f"{getattr(self._owner, '_engine_name', 'python')}.{len(self)}"
+        self.append(Blob(shape, device=dev, learnable=True, name=name))
+
+
+class Layer:
+    """pycaffe's base class for Python layers (``caffe.Layer``)."""
+
+    def __init__(self, *args, **kwargs):  # pycaffe constructs with the LayerParameter; we ignore it
+        self.param_str = ""
+        self.phase = 0
+        self.blobs = _BlobVec(self)
+
+    def setup(self, bottom, top):
+        pass
+
+    def reshape(self, bottom, top):
+        pass
+
+    def forward(self, bottom, top):
+        pass
+
+    def backward(self, top, propagate_down, bottom):
+        pass
+
+    @property
+    def type(self):
+        return "Python"
+
+
+def _load_class(param, layer_name):
+    pp = param.python_param
+    if not pp.module or not pp.layer:
+        raise fail(f"Python layer '{layer_name}' needs python_param {{ module: ... layer: ... }}.")
+    try:
+        mod = importlib.import_module(pp.module)
+    except ImportError as e:
+        raise fail(f"Python layer '{layer_name}': cannot import module '{pp.module}' ({e}). The module must "
+                   "be on PYTHONPATH (the current directory and the prototxt's folder are searched).") from e
+    cls = getattr(mod, pp.layer, None)
+    if cls is None:
+        raise fail(f"Python layer '{layer_name}': module '{pp.module}' ({getattr(mod, '__file__', '?')}) has no "
+                   f"class '{pp.layer}'.")
+    return cls
+
+
+def _resolve(path, layer_name):
+    mod_name, _, fn_name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError) as e:
+        raise fail(f"Python layer '{layer_name}': its tensor_path '{path}' cannot be loaded ({e}).") from e
+
+
+class _NumpyPath(torch.autograd.Function):
+    """Runs the pycaffe forward/backward on host Blobs inside the autograd graph."""
+
+    @staticmethod
+    def forward(ctx, adapter, *bottoms):
+        ctx.adapter = adapter
+        ctx.save_for_backward(*bottoms)
+        outs = adapter._host_forward(bottoms)
+        ctx.mark_non_differentiable(*[o for o in outs if not o.is_floating_point()])
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        bottoms = ctx.saved_tensors
+        needs = list(ctx.needs_input_grad[1:])
+        diffs = ctx.adapter._host_backward(bottoms, grads, needs)
+        return (None, *diffs)
+
+
+@register("Python")
+class PythonLayer(EngineLayer):
+    """Adapter running a pycaffe Python layer inside the engine (numpy path or tensor path)."""
+
+    def __init__(self, param, phase, device):
+        super().__init__(param, phase, device)
+        cls = _load_class(param, self.name)
+        obj = cls.__new__(cls)
+        obj.param_str = param.python_param.param_str
+        obj.phase = phase
+        obj._engine_device = self.device
+        obj._engine_name = self.name
+        try:
+            cls.__init__(obj, param)
+        except TypeError:
+            cls.__init__(obj)
+        if not hasattr(obj, "blobs") or not isinstance(obj.blobs, _BlobVec):
+            obj.blobs = _BlobVec(obj)
+        obj.param_str = param.python_param.param_str
+        obj.phase = phase
+        self.obj = obj
+        self.tensor_fn = _resolve(cls.tensor_path, self.name) if getattr(cls, "tensor_path", None) else None
+        self._bottom_blobs: list[Blob] = []
+        self._top_blobs: list[Blob] = []
+
+    def _call(self, what, *args):
+        try:
+            return getattr(self.obj, what)(*args)
+        except Exception as e:  # a user layer failing: name it, keep the cause attached
+            if isinstance(e, (KeyboardInterrupt,)):
+                raise
+            raise fail(f"Python layer '{self.name}' ({type(self.obj).__module__}.{type(self.obj).__name__}) "
+                       f"raised {type(e).__name__} in {what}(): {e}") from e
+
+    def setup_blobs(self, bottom_shapes, n_tops):
+        self._bottom_blobs = [Blob(s, device="cpu", name=f"{self.name}.bottom{i}") for i, s in enumerate(bottom_shapes)]
+        self._top_blobs = [Blob((), device="cpu", name=f"{self.name}.top{i}") for i in range(n_tops)]
+        self._call("setup", self._bottom_blobs, self._top_blobs)
+        self.blobs = list(self.obj.blobs)
+
+    def reshape(self, bottom_shapes):
+        if self.tensor_fn is not None:
+            return super().reshape(bottom_shapes)
+        for b, s in zip(self._bottom_blobs, bottom_shapes):
+            b.reshape(s)
+        self._call("reshape", self._bottom_blobs, self._top_blobs)
+        return [t.shape for t in self._top_blobs]
+
+    def forward(self, bottoms):
+        if self.tensor_fn is not None:
+            return list(self.tensor_fn(self.obj, bottoms))
+        if any(b.device.type == "meta" for b in bottoms):
+            return [torch.empty(s, device="meta") for s in self.reshape([tuple(b.shape) for b in bottoms])]
+        return list(_NumpyPath.apply(self, *bottoms))
+
+    # -- host execution -------------------------------------------------------------------------
+    def _host_forward(self, bottoms):
+        for blob, t in zip(self._bottom_blobs, bottoms):
+            blob.set_tensor(t.detach().to("cpu", torch.float32))
+        self._call("reshape", self._bottom_blobs, self._top_blobs)
+        self._call("forward", self._bottom_blobs, self._top_blobs)
+        return [t.tensor.detach().clone().to(self.device) for t in self._top_blobs]
+
+    def _host_backward(self, bottoms, grads, needs):
+        for blob, t in zip(self._bottom_blobs, bottoms):
+            blob.set_tensor(t.detach().to("cpu", torch.float32))
+            blob._diff.reshape(blob.shape)
+        for blob, g in zip(self._top_blobs, grads):
+            if g is None:
+                blob._diff.reshape(blob.shape)
+            else:
+                blob._diff.set_tensor(g.detach().to("cpu", torch.float32).contiguous().clone())
+        self._call("backward", self._top_blobs, list(needs), self._bottom_blobs)
+        out = []
+        for blob, need in zip(self._bottom_blobs, needs):
+            out.append(blob._diff.tensor().detach().clone().to(self.device) if need else None)
+        return out
+
+
+def as_numpy(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
