@@ -232,7 +232,11 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
         for w in writers.values():
             w.close()
     if n == 0:
-        raise fail(f"split '{split}': no image could be written (all {len(records)} rows were bad).")
+        import shutil
+
+        shutil.rmtree(d, ignore_errors=True)
+        log(f"split '{split}': no image could be written (all {len(records)} rows were bad); not written.")
+        return written
     if mean_acc is not None:
         write_binaryproto(os.path.join(d, "mean.binaryproto"), (mean_acc / n).astype(np.float32)[None],
                           legacy_4d=True)

@@ -299,7 +299,7 @@ def _time(a):
 
     log.info("Performing Forward", "caffe.cpp:361")
     loss = net._run_forward(0)
-    log.info(f"Initial loss: {log.fmt(0.0 if loss is None else float(loss))}", "caffe.cpp:363")
+    log.info(f"Initial loss: {log.fmt(0.0 if loss is None else float(loss.detach()))}", "caffe.cpp:363")
     log.info("Performing Backward", "caffe.cpp:364")
     if loss is not None and loss.requires_grad:
         loss.backward()

@@ -479,6 +479,15 @@ class Net:
                 all_outs[k].extend(np.array(out[k])[: min(batch, total - i)])
         return {k: np.asarray(v) for k, v in all_outs.items()}
 
+    def set_input_arrays(self, data, labels):
+        """pycaffe: feed a MemoryData first layer with (n, C, H, W) float32 data and n labels."""
+        from .layers.data_layers import MemoryDataLayer
+
+        if not self._layers or not isinstance(self._layers[0], MemoryDataLayer):
+            raise fail(f"Net '{self.name}': set_input_arrays needs a MemoryData layer as the first layer "
+                       "(as in pycaffe).")
+        self._layers[0].set_input_arrays(data, labels)
+
     # ------------------------------------------------------------------------------------------
     # weights
     def copy_from(self, path):

@@ -5,25 +5,30 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
+from fashioncaffe import pyio
 from fashioncaffe.proto import caffe_pb2
 
 cv2 = pytest.importorskip("cv2")
 
 
-def test_io_is_pyio():
-    from fashioncaffe import pyio
+PYCAFFE_IO_NAMES = ("Transformer", "load_image", "resize_image", "oversample", "blobproto_to_array",
+                    "array_to_blobproto", "arraylist_to_blobprotovector_str", "blobprotovector_str_to_arraylist",
+                    "array_to_datum", "datum_to_array")
 
-    assert caffe.io is pyio
-    for name in ("Transformer", "load_image", "resize_image", "oversample", "blobproto_to_array",
-                 "array_to_blobproto", "arraylist_to_blobprotovector_str", "blobprotovector_str_to_arraylist",
-                 "array_to_datum", "datum_to_array"):
-        assert callable(getattr(caffe.io, name)), name
+
+def test_caffe_io_exposes_pycaffe_api():
+    """`caffe.io.Transformer` etc. must work whether or not fashioncaffe.io (the file-format package)
+    was imported first: then `caffe.io` is that package, which must forward these names to pyio."""
+    import fashioncaffe.io  # noqa: F401  (as the engine does when it loads weights or data)
+
+    for name in PYCAFFE_IO_NAMES:
+        assert callable(getattr(caffe.io, name, None)), f"caffe.io.{name} is missing"
 
 
 # ------------------------------------------------------------------------------------------------
 # Transformer
 def _transformer(shape=(1, 3, 6, 5)):
-    t = caffe.io.Transformer({"data": shape})
+    t = pyio.Transformer({"data": shape})
     t.set_transpose("data", (2, 0, 1))
     t.set_channel_swap("data", (2, 1, 0))
     t.set_raw_scale("data", 255.0)
@@ -52,7 +57,7 @@ def test_deprocess_inverts_preprocess():
 
 
 def test_preprocess_resizes_to_input_dims():
-    t = caffe.io.Transformer({"data": (2, 3, 8, 10)})
+    t = pyio.Transformer({"data": (2, 3, 8, 10)})
     t.set_transpose("data", (2, 0, 1))
     out = t.preprocess("data", np.random.default_rng(2).random((16, 20, 3)))
     assert out.shape == (3, 8, 10) and out.dtype == np.float32
@@ -61,7 +66,7 @@ def test_preprocess_resizes_to_input_dims():
 
 
 def test_elementwise_mean_and_errors():
-    t = caffe.io.Transformer({"data": (1, 3, 4, 4)})
+    t = pyio.Transformer({"data": (1, 3, 4, 4)})
     mean = np.arange(48, dtype=np.float32).reshape(3, 4, 4)
     t.set_mean("data", mean)
     x = np.ones((4, 4, 3), np.float32)
@@ -77,13 +82,13 @@ def test_elementwise_mean_and_errors():
         t.set_transpose("data", (1, 0))
     with pytest.raises(Exception):
         t.set_channel_swap("data", (1, 0))
-    grey = caffe.io.Transformer({"data": (1, 1, 4, 4)})
+    grey = pyio.Transformer({"data": (1, 1, 4, 4)})
     grey.set_mean("data", np.full((4, 4), 2.0))  # H×W mean for a one-channel input
     assert grey.mean["data"].shape == (4, 4)
 
 
 def test_transformer_feeds_a_net_blob():
-    t = caffe.io.Transformer({"data": (1, 3, 4, 4)})
+    t = pyio.Transformer({"data": (1, 3, 4, 4)})
     t.set_transpose("data", (2, 0, 1))
     t.set_raw_scale("data", 255)
     from fashioncaffe.net_spec import layers as L
@@ -103,49 +108,49 @@ def test_load_image_color_grey_alpha(tmp_path):
     rgb = np.zeros((5, 7, 3), np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 255, 128, 0  # R, G, B
     cv2.imwrite(str(tmp_path / "c.png"), rgb[..., ::-1])  # OpenCV writes BGR
-    img = caffe.io.load_image(str(tmp_path / "c.png"))
+    img = pyio.load_image(str(tmp_path / "c.png"))
     assert img.shape == (5, 7, 3) and img.dtype == np.float32
     np.testing.assert_allclose(img[0, 0], [1.0, 128 / 255, 0.0], atol=1e-6)
 
-    grey = caffe.io.load_image(str(tmp_path / "c.png"), color=False)
+    grey = pyio.load_image(str(tmp_path / "c.png"), color=False)
     assert grey.shape == (5, 7, 1)
     np.testing.assert_allclose(grey[0, 0, 0], 0.2125 + 0.7154 * 128 / 255, atol=1e-5)
 
     g = np.full((3, 4), 51, np.uint8)
     cv2.imwrite(str(tmp_path / "g.png"), g)
-    tiled = caffe.io.load_image(str(tmp_path / "g.png"))
+    tiled = pyio.load_image(str(tmp_path / "g.png"))
     assert tiled.shape == (3, 4, 3)
     np.testing.assert_allclose(tiled, 0.2, atol=1e-6)
-    assert caffe.io.load_image(str(tmp_path / "g.png"), color=False).shape == (3, 4, 1)
+    assert pyio.load_image(str(tmp_path / "g.png"), color=False).shape == (3, 4, 1)
 
     rgba = np.dstack([rgb[..., ::-1], np.full((5, 7), 10, np.uint8)])
     cv2.imwrite(str(tmp_path / "a.png"), rgba)
-    np.testing.assert_allclose(caffe.io.load_image(str(tmp_path / "a.png")), img)
+    np.testing.assert_allclose(pyio.load_image(str(tmp_path / "a.png")), img)
 
     with pytest.raises(Exception):
-        caffe.io.load_image(str(tmp_path / "missing.png"))
+        pyio.load_image(str(tmp_path / "missing.png"))
 
 
 def test_resize_image_shapes_and_values():
     im = np.random.default_rng(4).random((10, 12, 3)).astype(np.float32)
-    out = caffe.io.resize_image(im, (5, 6))
+    out = pyio.resize_image(im, (5, 6))
     assert out.shape == (5, 6, 3) and out.dtype == np.float32
     assert im.min() - 1e-6 <= out.min() and out.max() <= im.max() + 1e-6
     # many channels (feature maps) resize too
     many = np.random.default_rng(5).random((4, 4, 7)) * 100
-    assert caffe.io.resize_image(many, (8, 8)).shape == (8, 8, 7)
+    assert pyio.resize_image(many, (8, 8)).shape == (8, 8, 7)
     huge = np.random.default_rng(6).random((3, 3, 600))
-    assert caffe.io.resize_image(huge, (6, 6)).shape == (6, 6, 600)
-    const = caffe.io.resize_image(np.full((3, 3, 1), 7.5), (5, 4))
+    assert pyio.resize_image(huge, (6, 6)).shape == (6, 6, 600)
+    const = pyio.resize_image(np.full((3, 3, 1), 7.5), (5, 4))
     assert const.shape == (5, 4, 1) and np.all(const == 7.5)
     # nearest neighbour keeps the values
-    nn = caffe.io.resize_image(np.arange(4.0).reshape(2, 2, 1), (4, 4), interp_order=0)
+    nn = pyio.resize_image(np.arange(4.0).reshape(2, 2, 1), (4, 4), interp_order=0)
     assert set(np.unique(nn)) <= {0.0, 1.0, 2.0, 3.0}
 
 
 def test_oversample_ten_crops():
     im = np.arange(6 * 8 * 2, dtype=np.float32).reshape(6, 8, 2)
-    crops = caffe.io.oversample([im, im + 1000], (4, 4))
+    crops = pyio.oversample([im, im + 1000], (4, 4))
     assert crops.shape == (20, 4, 4, 2)
     np.testing.assert_array_equal(crops[0], im[:4, :4])        # top-left
     np.testing.assert_array_equal(crops[1], im[:4, 4:])        # top-right
@@ -162,42 +167,42 @@ def test_oversample_ten_crops():
 def test_blobproto_roundtrip_and_legacy_shape():
     arr = np.random.default_rng(7).standard_normal((2, 3, 4)).astype(np.float32)
     diff = arr * 2
-    blob = caffe.io.array_to_blobproto(arr, diff)
+    blob = pyio.array_to_blobproto(arr, diff)
     assert list(blob.shape.dim) == [2, 3, 4]
-    np.testing.assert_array_equal(caffe.io.blobproto_to_array(blob), arr)
-    np.testing.assert_array_equal(caffe.io.blobproto_to_array(blob, return_diff=True), diff)
+    np.testing.assert_array_equal(pyio.blobproto_to_array(blob), arr)
+    np.testing.assert_array_equal(pyio.blobproto_to_array(blob, return_diff=True), diff)
 
     legacy = caffe_pb2.BlobProto(num=1, channels=2, height=1, width=3, data=list(range(6)))
-    got = caffe.io.blobproto_to_array(legacy)
+    got = pyio.blobproto_to_array(legacy)
     assert got.shape == (1, 2, 1, 3)
     np.testing.assert_array_equal(got.ravel(), np.arange(6))
 
 
 def test_blobprotovector_str_roundtrip():
     arrays = [np.ones((2, 2), np.float32), np.arange(5, dtype=np.float32)]
-    s = caffe.io.arraylist_to_blobprotovector_str(arrays)
+    s = pyio.arraylist_to_blobprotovector_str(arrays)
     assert isinstance(s, bytes)
     vec = caffe_pb2.BlobProtoVector.FromString(s)
     assert len(vec.blobs) == 2
-    back = caffe.io.blobprotovector_str_to_arraylist(s)
+    back = pyio.blobprotovector_str_to_arraylist(s)
     for a, b in zip(arrays, back):
         np.testing.assert_array_equal(a, b)
 
 
 def test_datum_roundtrip():
     img = np.random.default_rng(8).integers(0, 256, size=(3, 4, 5), dtype=np.uint8)
-    d = caffe.io.array_to_datum(img, label=7)
+    d = pyio.array_to_datum(img, label=7)
     assert (d.channels, d.height, d.width, d.label) == (3, 4, 5, 7) and len(d.data) == 60
-    back = caffe.io.datum_to_array(caffe_pb2.Datum.FromString(d.SerializeToString()))
+    back = pyio.datum_to_array(caffe_pb2.Datum.FromString(d.SerializeToString()))
     assert back.dtype == np.uint8
     np.testing.assert_array_equal(back, img)
 
     f = np.random.default_rng(9).standard_normal((2, 1, 3))
-    d = caffe.io.array_to_datum(f)
+    d = pyio.array_to_datum(f)
     assert len(d.data) == 0 and len(d.float_data) == 6 and not d.HasField("label")
-    np.testing.assert_allclose(caffe.io.datum_to_array(d), f, rtol=1e-6)
+    np.testing.assert_allclose(pyio.datum_to_array(d), f, rtol=1e-6)
     with pytest.raises(ValueError):
-        caffe.io.array_to_datum(np.zeros((2, 2)))
+        pyio.array_to_datum(np.zeros((2, 2)))
 
 
 def test_encoded_datum_decodes_to_bgr_chw():
@@ -206,6 +211,6 @@ def test_encoded_datum_decodes_to_bgr_chw():
     ok, png = cv2.imencode(".png", bgr)
     assert ok
     d = caffe_pb2.Datum(data=png.tobytes(), encoded=True, label=1)
-    arr = caffe.io.datum_to_array(d)
+    arr = pyio.datum_to_array(d)
     assert arr.shape == (3, 4, 6)
     assert np.all(arr[0] == 200) and np.all(arr[1:] == 0)

@@ -10,7 +10,7 @@ _U = dict(sleeve_len={"sleeveless": 1, "short": 3, "elbow": 1, "long": 3},
           fit={"slim": 1, "regular": 2, "loose": 1})
 RULES = {
     "Anorak": dict(collar={"hood": 4, "mandarin": 1}, sleeve_len={"long": 1}, fastening={"zip": 1},
-                   pocket={"kangaroo": 2, "flap": 1}, thick=1.0, dense=0.3),
+                   pocket={"kangaroo": 2, "flap": 1}, thick=1.0, dense=0.45),
     "Blazer": dict(collar={"lapel": 1}, neckline={"v": 1}, sleeve_len={"long": 4, "elbow": 1},
                    fastening={"buttons": 1}, pocket={"flap": 2, "none": 1},
                    fit={"slim": 2, "regular": 2}),
@@ -31,18 +31,18 @@ RULES = {
     "Henley": dict(neckline={"crew": 1}, fastening={"buttons": 1},
                    sleeve_len={"short": 1, "long": 1}),
     "Hoodie": dict(collar={"hood": 1}, sleeve_len={"long": 1}, fastening={"none": 2, "zip": 1},
-                   pocket={"kangaroo": 1}, dense=0.5, sport_ok=True),
+                   pocket={"kangaroo": 1}, dense=0.65, sport_ok=True),
     "Jacket": dict(collar={"lapel": 2, "mandarin": 1, "pointed": 2}, sleeve_len={"long": 1},
                    fastening={"zip": 1, "buttons": 1}, pocket={"flap": 1, "patch": 1, "none": 1},
-                   fabric={"cotton": 3, "denim": 2, "leather": 2}, dense=0.2),
+                   fabric={"cotton": 3, "denim": 2, "leather": 2}, dense=0.35),
     "Parka": dict(collar={"hood": 1}, sleeve_len={"long": 1}, fastening={"zip": 1},
-                  pocket={"flap": 1}, upper_len={"long": 1}, thick=1.0, dense=0.5),
+                  pocket={"flap": 1}, upper_len={"long": 1}, thick=1.0, dense=0.7),
     "Peacoat": dict(collar={"lapel": 1}, neckline={"v": 1}, sleeve_len={"long": 1},
                     fastening={"buttons": 1}, pocket={"flap": 1}, thick=0.7),
     "Poncho": dict(sleeve_len={"sleeveless": 1}, neckline={"crew": 1, "v": 1}, fabric={"knit": 1},
                    fringe=0.5, fit={"loose": 1}),
     "Sweater": dict(collar={"none": 3, "turtle": 1}, neckline={"crew": 3, "v": 2},
-                    sleeve_len={"long": 1}, fabric={"knit": 1}, dense=0.2),
+                    sleeve_len={"long": 1}, fabric={"knit": 1}, dense=0.35),
     "Tank": dict(sleeve_len={"sleeveless": 1}, neckline={"scoop": 2, "crew": 1, "v": 1}, thin=0.8,
                  sport_ok=True),
     "Tee": dict(sleeve_len={"short": 5, "long": 1}, neckline={"crew": 3, "v": 1},
@@ -59,12 +59,12 @@ RULES = {
     "Cutoffs": dict(trouser_len={"short": 1}, fabric={"denim": 1}, craft={"ripped": 1,
                     "washed": 1, "none": 1}, pocket={"side": 1}),
     "Jeans": dict(trouser_len={"full": 5, "cropped": 1}, fabric={"denim": 1}, pocket={"side": 1},
-                  craft={"none": 3, "ripped": 1, "washed": 1}, dense=0.1),
+                  craft={"none": 3, "ripped": 1, "washed": 1}, dense=0.2),
     "Joggers": dict(trouser_len={"full": 1}, waist={"elastic": 1, "drawstring": 1},
-                    dense=0.3, sport_ok=True),
+                    dense=0.45, sport_ok=True),
     "Leggings": dict(trouser_len={"full": 3, "cropped": 1}, fit={"slim": 1},
                      fabric={"knit": 2, "leather": 1}, color={"black": 5, "grey": 1, "navy": 1},
-                     sport_ok=True, dense=0.2),
+                     sport_ok=True, dense=0.3),
     "Sarong": dict(skirt_shape={"wrap": 1}, skirt_len={"midi": 1, "maxi": 2},
                    pattern={"floral": 2, "solid": 1}),
     "Shorts": dict(trouser_len={"short": 1}, fabric={"cotton": 4, "denim": 2, "leather": 1}),
@@ -72,7 +72,7 @@ RULES = {
                   skirt_shape={"a-line": 3, "pencil": 2, "flared": 2, "pleated": 2, "wrap": 1},
                   fabric={"cotton": 3, "denim": 1, "leather": 1, "chiffon": 1, "lace": 1}),
     "Sweatpants": dict(trouser_len={"full": 1}, waist={"drawstring": 1}, fit={"loose": 1},
-                       dense=0.4, sport_ok=True),
+                       dense=0.55, sport_ok=True),
     "Sweatshorts": dict(trouser_len={"short": 1}, waist={"drawstring": 1}, sport_ok=True),
     # full
     "Cheongsam": dict(collar={"mandarin": 1}, neckline={"crew": 1},
@@ -82,7 +82,7 @@ RULES = {
                       color={"red": 3, "navy": 1, "pink": 1, "black": 1}),
     "Coat": dict(collar={"lapel": 3, "hood": 1, "pointed": 1}, neckline={"v": 1},
                  sleeve_len={"long": 1}, fastening={"buttons": 2, "zip": 1},
-                 pocket={"flap": 1, "none": 1}, thick=1.0, dense=0.3, belt=0.2,
+                 pocket={"flap": 1, "none": 1}, thick=1.0, dense=0.5, belt=0.2,
                  fabric={"cotton": 5, "leather": 1}),
     "Dress": dict(skirt_len={"mini": 2, "knee": 3, "midi": 2, "maxi": 2},
                   skirt_shape={"a-line": 4, "pencil": 2, "flared": 2, "pleated": 1, "wrap": 1},
@@ -95,10 +95,10 @@ RULES = {
     "Kimono": dict(sleeve_len={"elbow": 1, "long": 1}, sleeve_shape={"bat": 1},
                    neckline={"v": 1}, upper_len={"long": 1}, belt=0.6, pattern={"floral": 3,
                    "solid": 1}, fit={"loose": 1}),
-    "Onesie": dict(collar={"hood": 1}, trouser_len={"full": 1}, fastening={"zip": 1}, dense=0.6,
+    "Onesie": dict(collar={"hood": 1}, trouser_len={"full": 1}, fastening={"zip": 1}, dense=0.75,
                    sleeve_len={"long": 1}),
     "Robe": dict(collar={"lapel": 1}, neckline={"v": 1}, sleeve_len={"long": 1}, belt=0.8,
-                 upper_len={"long": 1}, fabric={"satin": 1, "cotton": 1}, dense=0.3,
+                 upper_len={"long": 1}, fabric={"satin": 1, "cotton": 1}, dense=0.4,
                  fit={"loose": 1}),
     "Romper": dict(trouser_len={"short": 1}, sleeve_len={"sleeveless": 2, "short": 2},
                    shape_p=0.3),
@@ -225,7 +225,7 @@ def sample_item(rng, cat):
     if it["fabric"] in ("chiffon", "lace"):
         th = 0
     it["thickness"] = ["thin", "medium", "thick"][int(th)]
-    it["dense"] = bool(rng.random() < r.get("dense", 0.03) and it["thickness"] != "thin")
+    it["dense"] = bool(rng.random() < r.get("dense", 0.1) and it["thickness"] != "thin")
     it["wool"] = _pick(rng, {"fine": 1, "chunky": 1}) if it["fabric"] == "knit" else "none"
     it["fringe"] = bool(rng.random() < r.get("fringe", 0.025 if it["leather_kind"] != "suede"
                                            else 0.5))

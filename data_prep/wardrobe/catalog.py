@@ -138,7 +138,7 @@ KEYWORDS = {
     "Occasion": ["daily wear", "office wear", "party wear", "sportswear", "homewear"],
     "Craft": ["printed", "embroidered", "pleated craft", "ripped", "washed"],
     "Collar": ["crew neck", "v-neck", "square neck", "scoop neck", "boat neck", "pointed collar",
-               "mandarin collar", "lapel collar", "hooded", "turtleneck"],
+               "mandarin collar", "lapel collar", "hooded", "turtle collar"],
     "Length of Trousers": ["short trousers", "knee-length trousers", "cropped trousers",
                            "full-length trousers"],
     "Thickness": ["thin", "medium thickness", "thick"],

@@ -43,7 +43,7 @@ def make_items(rng, n):
     if nsport < SPORT_FLOOR:  # Sports style must exist (~0.2 %) even at tiny size
         cand = [x for x in items if x["attrs"]["category"] in RULES_SPORT_CATS
                 and x["attrs"]["sport"] == "none"]
-        for j in rng.choice(len(cand), size=SPORT_FLOOR - nsport, replace=False):
+        for j in rng.choice(len(cand), size=min(len(cand), SPORT_FLOOR - nsport), replace=False):
             a = cand[int(j)]["attrs"]
             a.update(sport="running", pattern="solid", occasion="sport", craft="none")
     for x in items:

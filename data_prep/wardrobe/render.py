@@ -75,6 +75,23 @@ def make_texture(it, R, rng):
                 cv2.circle(tex, (int(x + 1.3 * r * np.cos(a)), int(y + 1.3 * r * np.sin(a))), r,
                            col, -1)
             cv2.circle(tex, (int(x), int(y)), max(1, r // 2), COLORS["yellow"], -1)
+    elif pat == "graphic":  # a print on the chest (upper / full) or the thigh (lower)
+        cy = 0.3 if it["type"] != 2 else 0.6
+        c = (int(0.5 * R), int(cy * R))
+        shape = int(rng.integers(3))
+        r = int(0.05 * R)
+        if shape == 0:
+            cv2.circle(tex, c, r, c2, -1)
+            cv2.circle(tex, c, r // 2, base, -1)
+        elif shape == 1:
+            pts = [(c[0] + int(r * np.cos(a) * (1 if k % 2 == 0 else 0.45)),
+                    c[1] + int(r * np.sin(a) * (1 if k % 2 == 0 else 0.45)))
+                   for k, a in enumerate(np.linspace(-np.pi / 2, 1.5 * np.pi, 11)[:-1])]
+            cv2.fillPoly(tex, [np.array(pts, np.int32)], c2)
+        else:
+            for k in range(3):
+                cv2.rectangle(tex, (c[0] - r, c[1] - r + k * r * 2 // 3),
+                              (c[0] + r - k * r // 3, c[1] - r + k * r * 2 // 3 + r // 3), c2, -1)
     elif pat == "animal":
         dk6 = _shade(base, 0.6)
         for _ in range(int(90 * u * u)):

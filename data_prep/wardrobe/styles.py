@@ -16,7 +16,7 @@ def style_scores(it):
     women = it["gender"] == "women"
     s = dict.fromkeys(STYLES, -3.0)
     s["Sports"] = 6.0 if it["sport"] != "none" else -9.0
-    s["Casual"] = -0.6 + 1.5 * (c in ("Tee", "Hoodie", "Jeans", "Shorts", "Joggers", "Sweatshorts",
+    s["Casual"] = -1.0 + 1.5 * (c in ("Tee", "Hoodie", "Jeans", "Shorts", "Joggers", "Sweatshorts",
                                       "Cutoffs", "Sweatpants", "Henley", "Top", "Romper")) \
         + 0.8 * (pat == "graphic") + 0.6 * (fab == "denim") + 1.0 * (it["sport"] != "none")
     s["Office lady"] = -1.0 + 2.2 * (c in ("Blazer", "Button-Down", "Shirtdress", "Chinos",
@@ -29,7 +29,7 @@ def style_scores(it):
     s["Girl"] = -1.9 + 1.2 * (pat == "dot") + 1.0 * (col in ("pink", "white", "yellow")) \
         + 1.0 * (it["skirt_len"] == "mini") + 1.0 * (it["sleeve_shape"] == "puff") \
         + 0.6 * (c == "Romper") - 3.0 * (not women)
-    s["Minimalist"] = -1.6 + 1.6 * (pat == "solid") + 0.8 * (col in ("black", "white", "grey",
+    s["Minimalist"] = -2.0 + 1.6 * (pat == "solid") + 0.8 * (col in ("black", "white", "grey",
                                                                       "beige")) \
         - 0.8 * (it["fringe"] or it["craft"] in ("embroidery", "ripped")) \
         - 0.5 * (it["collar"] in ("hood",))

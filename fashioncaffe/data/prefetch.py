@@ -20,6 +20,7 @@ import itertools
 import os
 import weakref
 
+import numpy as np
 import torch
 
 from ..errors import FashionCaffeError, fail
@@ -60,9 +61,17 @@ class BatchMaker(torch.utils.data.Dataset):
         try:
             idx = self.plan.indices(b)
             images, labels, keys = self.source.load(idx)
+            in_worker = torch.utils.data.get_worker_info() is not None
+            holder = []
+
+            def alloc(shape, dtype):
+                t = _shared_empty(shape, dtype)
+                holder.append(t)
+                return t.numpy()
+
             data, offsets, flips = augment_batch(images, self.spec, batch_rng(self.seed, self.stream, self.rank, b),
-                                                 keys, self.what)
-            return (b, torch.from_numpy(data), torch.from_numpy(offsets), torch.from_numpy(flips),
+                                                 keys, self.what, alloc if in_worker else None)
+            return (b, holder[0] if holder else torch.from_numpy(data), torch.from_numpy(offsets), torch.from_numpy(flips),
                     torch.from_numpy(labels))
         except FashionCaffeError as e:
             return (b, "error", str(e))
@@ -71,6 +80,15 @@ class BatchMaker(torch.utils.data.Dataset):
 
     def __len__(self):  # unbounded stream; DataLoader never asks with our sampler
         raise TypeError("BatchMaker is an endless stream")
+
+
+def _shared_empty(shape, dtype):
+    """A fresh shared-memory tensor: the batch is written into it once and handed to the training
+    process without the copy ``share_memory_()`` would make."""
+    tdtype = torch.uint8 if np.dtype(dtype) == np.uint8 else torch.float32
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    storage = torch.UntypedStorage._new_shared(nbytes)
+    return torch.empty(0, dtype=tdtype).set_(storage, 0, tuple(shape))
 
 
 class _Counter(torch.utils.data.Sampler):

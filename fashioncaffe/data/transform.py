@@ -105,11 +105,12 @@ def batch_rng(seed, stream, rank, batch_index):
                                                                        int(rank), int(batch_index)])))
 
 
-def augment_batch(images, spec: TransformSpec, rng, keys=None, what="?"):
+def augment_batch(images, spec: TransformSpec, rng, keys=None, what="?", alloc=None):
     """Crop and mirror a list of images into one uint8 (or float32) NCHW batch.
 
     ``images``: list of (array, layout) with layout ``"chw"`` or ``"hwc"``.  Returns
-    ``(batch, offsets int32 (N, 2), flips bool (N,))``.  All images must share the first one's
+    ``(batch, offsets int32 (N, 2), flips bool (N,))``.  ``alloc(shape, dtype)`` may supply the output
+    array (the workers write straight into shared memory).  All images must share the first one's
     channels, and — without a crop — its size; with a mean file they must match the mean's shape.
     """
     n = len(images)
@@ -117,7 +118,7 @@ def augment_batch(images, spec: TransformSpec, rng, keys=None, what="?"):
     c0, h0, w0 = _chw(arr0, lay0)
     oh, ow = spec.out_hw(h0, w0)
     dtype = np.uint8 if arr0.dtype == np.uint8 else np.float32
-    out = np.empty((n, c0, oh, ow), dtype=dtype)
+    out = (alloc or np.empty)((n, c0, oh, ow), dtype)
     u = rng.random((n, 3))  # drawn for every image whatever its size: the stream stays aligned
     offsets = np.zeros((n, 2), dtype=np.int32)
     flips = (u[:, 2] < 0.5) if spec.mirror else np.zeros(n, dtype=bool)

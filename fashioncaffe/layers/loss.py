@@ -108,20 +108,18 @@ class _SoftmaxLossFn(torch.autograd.Function):
         if valid is not None:
             picked = torch.where(valid, picked, torch.zeros_like(picked))
         loss = -picked.sum() / norm
-        prob = logp.exp()
-        ctx.save_for_backward(prob, safe, valid if valid is not None else torch.empty(0),
+        ctx.save_for_backward(logp, safe, valid if valid is not None else torch.empty(0),
                               norm if has_norm_tensor else torch.empty(0))
         ctx.has_valid = valid is not None
         ctx.norm = None if has_norm_tensor else norm
-        ctx.mark_non_differentiable(prob)
-        return loss, prob
+        return loss
 
     @staticmethod
-    def backward(ctx, g, _gprob):
-        prob, safe, valid, norm_t = ctx.saved_tensors
+    def backward(ctx, g):
+        logp, safe, valid, norm_t = ctx.saved_tensors
         norm = ctx.norm if ctx.norm is not None else norm_t
-        d = prob.clone()
-        d.scatter_add_(1, safe.unsqueeze(1), torch.full_like(prob[:, :1], -1.0))
+        d = logp.exp()
+        d.scatter_add_(1, safe.unsqueeze(1), torch.full_like(d[:, :1], -1.0))
         if ctx.has_valid:
             d = d * valid.unsqueeze(1).to(d.dtype)
         d = d * (g / norm)
@@ -169,10 +167,9 @@ class SoftmaxWithLossLayer(_LossLayer):
         count = valid.sum().to(x.dtype) if (valid is not None and self.mode == _VALID) else None
         norm = _normalizer(self.mode, outer, inner, count)
         is_t = torch.is_tensor(norm)
-        loss, prob = _SoftmaxLossFn.apply(x3, safe, valid, norm, is_t)
-        tops = [loss]
-        if len(self.param.top) > 1:
-            tops.append(prob.reshape(x.shape))
+        tops = [_SoftmaxLossFn.apply(x3, safe, valid, norm, is_t)]
+        if len(self.param.top) > 1:  # Caffe's backward ignores this top's diff
+            tops.append(torch.softmax(x.detach(), dim=self.axis))
         return tops
 
 

@@ -264,8 +264,6 @@ class DropoutLayer(_Neuron):
         x = bottoms[0]
         if self.phase != TRAIN or self.ratio == 0.0:
             return [_alias(x)]
-        if x.device.type == "meta":
-            return [torch.empty_like(x)]
         return [F.dropout(x, self.ratio, training=True, inplace=may_overwrite(self, x))]
 
 

@@ -62,7 +62,12 @@ class LRNLayer(Layer):
             avg = F.avg_pool2d(sq, n, 1, self.pre_pad, count_include_pad=True)
             return [x * (avg * self.alpha + 1.0).pow(-self.beta)]
         # Σ over the channel window / n, via a (n, 1, 1) average over a 5-d view (padding counted)
-        avg = F.avg_pool3d(sq.unsqueeze(1), (n, 1, 1), 1, (self.pre_pad, 0, 0), count_include_pad=True)
+        sq = sq.unsqueeze(1)
+        if sq.shape[2] >= n:
+            avg = F.avg_pool3d(sq, (n, 1, 1), 1, (self.pre_pad, 0, 0), count_include_pad=True)
+        else:  # torch's pooling needs the unpadded extent to hold one window
+            sq = F.pad(sq, (0, 0, 0, 0, self.pre_pad, self.pre_pad))
+            avg = F.avg_pool3d(sq, (n, 1, 1), 1)
         scale = avg.squeeze(1) * self.alpha + self.k
         return [x * scale.pow(-self.beta)]
 
@@ -100,6 +105,7 @@ class BatchNormLayer(Layer):
         self.add_param((1,), None, "factor")
         for b in self.blobs:  # zero-filled, as Caffe's
             b.tensor
+        self._one = None
 
     def param_mults(self, i, lr_mult, decay_mult):
         return 0.0, decay_mult
@@ -128,12 +134,16 @@ class BatchNormLayer(Layer):
             y, mean, invstd = torch.native_batch_norm(xv, None, None, None, None, True, 0.0, self.eps)
             m = xv.numel() // self.channels
             with torch.no_grad():
-                var = invstd.double().pow(-2).sub(self.eps).clamp_min(0).float()
+                # σ² = invstd⁻² − ε; then Caffe's moving sums: sum ← batch value + β·sum (a few tiny
+                # multi-tensor kernels, no host sync)
                 corr = m / (m - 1.0) if m > 1 else 1.0
-                b0, b1, b2 = (b.tensor for b in self.blobs)
-                b2.mul_(self.maf).add_(1.0)
-                b0.mul_(self.maf).add_(mean)
-                b1.mul_(self.maf).add_(var, alpha=corr)
+                var = invstd.pow(-2).sub_(self.eps).mul_(corr)
+                stats = [b.tensor for b in self.blobs]
+                one = self._one
+                if one is None or one.device != x.device:
+                    one = self._one = torch.ones(1, device=x.device)
+                torch._foreach_mul_(stats, self.maf)
+                torch._foreach_add_(stats, [mean, var, one])
         return [y.reshape(shape) if x.dim() == 1 else y]
 
 

@@ -228,6 +228,7 @@ class _Pool2d:
         self.p = (ph, pw)
         self.round_mode = round_mode
         self._div_cache = {}
+        self._plans = {}
 
     def out_size(self, H, W):
         return (_caffe_pooled(H, self.k[0], self.s[0], self.p[0], self.round_mode),
@@ -269,13 +270,19 @@ class _Pool2d:
             self._div_cache = {key: d}
         return d
 
+    def _plan(self, H, W):
+        plan = self._plans.get((H, W))
+        if plan is None:
+            oh, ow = self.out_size(H, W)
+            plan = self._plans[(H, W)] = (oh, ow, self.torch_exact(H, W, oh, ow))
+        return plan
+
     def __call__(self, x, phase=1, want_mask=False):
         H, W = int(x.shape[-2]), int(x.shape[-1])
-        oh, ow = self.out_size(H, W)
+        oh, ow, mode = self._plan(H, W)
         (kh, kw), (sh, sw), (ph, pw) = self.k, self.s, self.p
         if self.method == _STOCHASTIC:
             return self._stochastic(x, H, W, oh, ow, phase), None
-        mode = self.torch_exact(H, W, oh, ow)
         if self.method == _MAX:
             if mode is not None:
                 if want_mask:

@@ -1,0 +1,89 @@
+"""``fashioncaffe export`` and ``fashioncaffe infer`` (registered with the CLI's command registry).
+
+    fashioncaffe export --model deploy.prototxt --weights W.caffemodel -o model.onnx [--opset 17]
+                        [--from-train-val] [--labels meta.json] [--head OUTPUT=HEAD ...]
+                        [--outputs prob,...] [--mean-file F | --mean-value B,G,R] [--scale S]
+                        [--crop-size C] [--resize H[,W]] [--input-size N]
+    fashioncaffe infer --onnx model.onnx IMAGES_OR_DIR... [--provider auto|cuda|cpu] [--top-k K] [--json]
+"""
+from __future__ import annotations
+
+import sys
+
+from ..cli import register_command
+from ..errors import fail
+
+
+def _export_args(p):
+    p.add_argument("--model", "-model", required=True, help="deploy prototxt (or train_val with --from-train-val)")
+    p.add_argument("--weights", "-weights", default="", help=".caffemodel (or .h5) with the trained weights")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--from-train-val", action="store_true",
+                   help="derive the deploy net: data/loss/accuracy layers stripped, Input of the crop size")
+    p.add_argument("--labels", default="", help="a data converter's meta.json with label names and groups")
+    p.add_argument("--head", action="append", default=[], metavar="OUTPUT=HEAD",
+                   help="tie a net output to a meta.json head (category, a companion name) or a kind "
+                        "(category, attributes, landmarks, raw); repeatable")
+    p.add_argument("--outputs", default="", help="comma-separated blobs to keep as outputs (prunes the rest)")
+    p.add_argument("--mean-file", default="", help="mean.binaryproto (overrides the transform's)")
+    p.add_argument("--mean-value", default="", help="per-channel means, e.g. 104,117,123")
+    p.add_argument("--scale", type=float, default=None, help="multiplier after mean subtraction")
+    p.add_argument("--crop-size", type=int, default=None, help="centre crop applied at inference")
+    p.add_argument("--resize", default="", help="size images are resized to before the crop: N or H,W")
+    p.add_argument("--input-size", type=int, default=None, help="with --from-train-val: input H = W")
+    p.add_argument("--no-check", action="store_true", help=argparse_suppress())
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def _export(a):
+    from .api import export
+    from .exporter import DEFAULT_OPSET, op_types
+
+    heads = {}
+    for h in a.head:
+        if "=" not in h:
+            raise fail(f"--head {h!r}: expected OUTPUT=HEAD (e.g. prob=category).")
+        k, v = h.split("=", 1)
+        heads[k.strip()] = v.strip()
+    outputs = [o for o in a.outputs.split(",") if o.strip()] or None
+    model, meta, notes = export(
+        a.model, a.weights or None, a.output, opset=a.opset or DEFAULT_OPSET, from_train_val=a.from_train_val,
+        labels=a.labels or None, heads=heads, outputs=outputs, input_size=a.input_size,
+        mean_file=a.mean_file or None, mean_values=a.mean_value or None, scale=a.scale, crop_size=a.crop_size,
+        resize=a.resize or None, check=not a.no_check)
+    err = sys.stderr
+    for n in notes:
+        err.write(f"  {n}\n")
+    ins = ", ".join(f"{i['name']} {i['shape']}" for i in meta["inputs"])
+    err.write(f"fashioncaffe export: wrote {a.output} (opset {a.opset or DEFAULT_OPSET}, "
+              f"{len(model.graph.node)} nodes, ops: {', '.join(op_types(model))})\n")
+    err.write(f"  input: {ins}; preprocess: resize {meta['preprocess'].get('resize')}, crop "
+              f"{meta['preprocess'].get('crop_size')}, scale {meta['preprocess'].get('scale')}, mean "
+              f"{'image' if meta['preprocess'].get('mean_image') else meta['preprocess'].get('mean_values')}\n")
+    for o in meta["outputs"]:
+        lab = f", {len(o['labels'])} labels" if o.get("labels") else ""
+        grp = f", {len(o['groups'])} groups" if o.get("groups") else ""
+        err.write(f"  output: {o['name']} {o['shape']} ({o['kind']}{lab}{grp})\n")
+    return 0
+
+
+def _infer_args(p):
+    from ..infer import add_args
+
+    add_args(p)
+
+
+def _infer(a):
+    from ..infer import run
+
+    return run(a)
+
+
+register_command("export", _export_args, _export, help="export a trained net to ONNX (with inference metadata)")
+register_command("infer", _infer_args, _infer, help="predict with an exported ONNX model (onnxruntime)")

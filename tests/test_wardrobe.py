@@ -1,0 +1,237 @@
+"""Synthetic wardrobe: determinism, file formats, label statistics, landmarks, learnability."""
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from data_prep.wardrobe import generate
+from data_prep.wardrobe.catalog import GROUPS, STYLES
+from data_prep.wardrobe.plan import SIZES
+
+# A reduced "tiny" for the default suite (same code path, fewer items) keeps it fast.
+SMALL_ITEMS = 90
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    old = SIZES["tiny"]["items"]
+    SIZES["tiny"]["items"] = SMALL_ITEMS
+    try:
+        out = tmp_path_factory.mktemp("wardrobe")
+        res = generate(str(out / "a"), size="tiny", seed=3, workers=1, progress=False)
+    finally:
+        SIZES["tiny"]["items"] = old
+    return res
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for d, _, files in sorted(os.walk(root)):
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            h.update(os.path.relpath(p, root).encode())
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def _df(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    return int(lines[0]), lines[1].split(), [line.split() for line in lines[2:]]
+
+
+def test_deterministic_across_workers(mini, tmp_path):
+    old = SIZES["tiny"]["items"]
+    SIZES["tiny"]["items"] = SMALL_ITEMS
+    try:
+        res = generate(str(tmp_path / "b"), size="tiny", seed=3, workers=2, progress=False)
+    finally:
+        SIZES["tiny"]["items"] = old
+    assert _digest(mini["root"]) == _digest(res["root"])
+
+
+def test_seed_changes_output(mini, tmp_path):
+    old = SIZES["tiny"]["items"]
+    SIZES["tiny"]["items"] = 20
+    try:
+        a = generate(str(tmp_path / "s0"), size="tiny", seed=0, workers=1, progress=False)
+        b = generate(str(tmp_path / "s1"), size="tiny", seed=1, workers=1, progress=False)
+    finally:
+        SIZES["tiny"]["items"] = old
+    assert _digest(a["root"]) != _digest(b["root"])
+
+
+def test_deepfashion_category_files(mini):
+    d = mini["deepfashion_category"]
+    n_cat, hdr, cats = _df(f"{d}/Anno/list_category_cloth.txt")
+    assert hdr == ["category_name", "category_type"] and n_cat == len(cats)
+    assert 20 <= n_cat <= 50 and {int(r[1]) for r in cats} == {1, 2, 3}
+    n_att, hdr, attrs = _df(f"{d}/Anno/list_attr_cloth.txt")
+    assert hdr == ["attribute_name", "attribute_type"] and n_att == len(attrs)
+    assert {int(r[-1]) for r in attrs} == {1, 2, 3, 4, 5}
+    n, hdr, rows = _df(f"{d}/Anno/list_category_img.txt")
+    assert n == len(rows) > 0 and hdr == ["image_name", "category_label"]
+    assert all(1 <= int(r[1]) <= n_cat for r in rows)
+    images = [r[0] for r in rows]
+    assert all(os.path.isfile(os.path.join(d, p)) for p in images)
+    n2, _, arows = _df(f"{d}/Anno/list_attr_img.txt")
+    assert n2 == n and all(len(r) == 1 + n_att for r in arows)
+    assert {v for r in arows for v in r[1:]} <= {"1", "-1", "0"}
+    n3, hdr, brows = _df(f"{d}/Anno/list_bbox.txt")
+    assert n3 == n and hdr == ["image_name", "x_1", "y_1", "x_2", "y_2"]
+    assert all(len(r) == 5 and int(r[1]) <= int(r[3]) and int(r[2]) <= int(r[4]) for r in brows)
+    n4, hdr, lrows = _df(f"{d}/Anno/list_landmarks.txt")
+    assert n4 == n and hdr[:2] == ["image_name", "clothes_type"] and len(hdr) == 2 + 24
+    for r in lrows:
+        assert len(r) == 2 + 3 * {1: 6, 2: 4, 3: 8}[int(r[1])]
+    n5, hdr, prow = _df(f"{d}/Eval/list_eval_partition.txt")
+    assert n5 == n and {r[1] for r in prow} == {"train", "val", "test"}
+    assert [r[0] for r in prow] == images
+    n6, _, hrows = _df(f"{d}/Anno/list_category_hierarchy.txt")
+    assert n6 == n_cat and len({r[3] for r in hrows}) == 5 and len({r[5] for r in hrows}) == 10
+
+
+def test_landmarks_inside_when_visible(mini):
+    d = mini["deepfashion_category"]
+    from PIL import Image  # noqa: F401  (pillow comes with matplotlib)
+    import cv2
+    _, _, rows = _df(f"{d}/Anno/list_landmarks.txt")
+    vis = {0: 0, 1: 0, 2: 0}
+    for r in rows:
+        h, w = cv2.imread(os.path.join(d, r[0])).shape[:2]
+        trip = np.array(r[2:], int).reshape(-1, 3)
+        for v, x, y in trip:
+            vis[int(v)] += 1
+            if v in (0, 1):
+                assert 0 <= x < w and 0 <= y < h
+    assert vis[0] > vis[1] > 0 and vis[2] > 0  # occluded and truncated both occur
+
+
+def test_inshop_and_c2s(mini):
+    d = mini["deepfashion_inshop"]
+    n, hdr, rows = _df(f"{d}/Eval/list_eval_partition.txt")
+    assert hdr == ["image_name", "item_id", "evaluation_status"] and n == len(rows)
+    assert {r[2] for r in rows} == {"train", "query", "gallery"}
+    q = {r[1] for r in rows if r[2] == "query"}
+    g = {r[1] for r in rows if r[2] == "gallery"}
+    assert q <= g  # every query item has a gallery image
+    n2, hdr, b = _df(f"{d}/Anno/list_bbox_inshop.txt")
+    assert n2 == n and len(hdr) == 7 and all(len(r) == 7 for r in b)
+    n3, hdr, lm = _df(f"{d}/Anno/list_landmarks_inshop.txt")
+    assert n3 == n and hdr[2] == "variation_type"
+    d = mini["deepfashion_c2s"]
+    n, hdr, rows = _df(f"{d}/Eval/list_eval_partition.txt")
+    assert len(hdr) == 4 and n == len(rows) and all(len(r) == 4 for r in rows)
+    for r in rows[:50]:
+        assert "consumer" in r[0] and "shop" in r[1] and r[2] in r[0] and r[2] in r[1]
+        assert os.path.isfile(os.path.join(d, r[0])) and os.path.isfile(os.path.join(d, r[1]))
+    n2, _, b = _df(f"{d}/Anno/list_bbox_consumer2shop.txt")
+    assert {r[2] for r in b} == {"1", "2"}
+
+
+def test_jd_styles(mini):
+    d = mini["jd"]
+    with open(f"{d}/train.txt") as f:
+        rows = [line.strip().split(",") for line in f]
+    assert all(len(r) == 2 + 13 for r in rows)
+    lab = np.array([[int(v) for v in r[2:]] for r in rows])
+    assert set(np.unique(lab)) <= {0, 1}
+    assert (lab.sum(1) >= 1).all() and (lab.sum(1) <= 5).all()
+    assert (lab[:, 3:7].sum(1) <= 1).all()  # Japanese/Korean/Western/British never together
+    ol, lady = STYLES.index("Office lady"), STYLES.index("Lady")
+    assert lab[lab[:, ol] == 1, lady].mean() > 0.9
+    assert os.path.isfile(os.path.join(d, rows[0][1][len("file:"):]))
+    with open(f"{d}/folds.txt") as f:
+        folds = [line.strip().split(",") for line in f]
+    assert len(folds) == len(rows) and {int(x[0]) for x in folds} == set(range(5))
+
+
+def test_shopping_csv(mini):
+    import csv
+    with open(os.path.join(mini["shopping100k"], "labels.csv")) as f:
+        rows = list(csv.reader(f))
+    hdr = rows[0]
+    assert hdr[0] == "image" and len(hdr) == 14 and all(len(r) == 14 for r in rows)
+    assert any(v == "" for r in rows[1:] for v in r[1:])  # missing labels exist
+
+
+def test_eclothing_proportions_heavy_tailed():
+    # label statistics only (no rendering): the plan + label modules on a bigger item set
+    from data_prep.wardrobe import labels as L
+    from data_prep.wardrobe.plan import make_items, make_shots
+    rng = np.random.default_rng(0)
+    items = make_items(rng, 3000)
+    shots = [s for s in make_shots(rng, items, 64) if s["kind"] == "shop"]
+    truth = [L.eclothing_truth(items[s["item"]], items[s["item"]]["companion"] if s["comp"]
+                               else None) for s in shots]
+    obs, _ = L.eclothing_labels(rng, truth, 0.1, 0.05)
+    cnt = np.array([sum(g in o for o in obs) for g, _ in GROUPS], float)
+    prop = cnt / cnt.max()
+    paper = np.array([p for _, p in GROUPS])
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    rho = np.corrcoef(rank(prop), rank(paper))[0, 1]
+    assert rho > 0.95, (rho, prop)
+    assert prop[0] == 1.0 and prop[:4].min() > 0.6
+    assert prop[-3:].max() < 0.01 and prop[-8:-3].max() < 0.1
+    assert np.abs(prop - paper)[:16].max() < 0.12
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.2])
+def test_wrong_label_rate(rate):
+    from data_prep.wardrobe import labels as L
+    from data_prep.wardrobe.plan import make_items, make_shots
+    rng = np.random.default_rng(1)
+    items = make_items(rng, 1500)
+    shots = [s for s in make_shots(rng, items, 64) if s["kind"] == "shop"]
+    truth = [L.eclothing_truth(items[s["item"]], None) for s in shots]
+    obs, _ = L.eclothing_labels(rng, truth, 0.1, rate)
+    tot = wrong = 0
+    for o, t in zip(obs, truth):
+        for g, kw in o.items():
+            tot += 1
+            wrong += t.get(g) != kw
+    assert abs(wrong / tot - rate) < 0.01 + rate * 0.15
+
+
+def test_written_wrong_label_rate(mini):
+    def read(p):
+        out = {}
+        with open(p) as f:
+            for line in f:
+                path, kws = line.rstrip("\n").split("\t")
+                out[path] = set(k for k in kws.split(";") if k)
+        return out
+    obs = read(os.path.join(mini["eclothing"], "labels.txt"))
+    tru = read(os.path.join(mini["root"], "_truth", "eclothing_truth.txt"))
+    tot = sum(len(v) for v in obs.values())
+    wrong = sum(len(v - tru[k]) for k, v in obs.items())
+    assert 0.0 < wrong / tot < 0.12
+
+
+def test_readme_and_sheet(mini):
+    with open(mini["readme"]) as f:
+        txt = f.read()
+    assert "SYNTHETIC" in txt and "seed: `3`" in txt and "size: `tiny`" in txt
+    assert os.path.getsize(mini["contact_sheet"]) > 10000
+
+
+def test_learnability_fast(mini):
+    from data_prep.wardrobe.learnability import run
+    res = run(mini["root"], verbose=False)
+    assert res["clothes type"]["accuracy"] > res["clothes type"]["chance"] + 0.15
+    assert res["colour"]["accuracy"] > res["colour"]["chance"] + 0.25
+
+
+@pytest.mark.slow
+def test_tiny_full_pipeline(tmp_path):
+    from data_prep.wardrobe.learnability import run
+    from data_prep.wardrobe.stats import main as stats_main
+    res = generate(str(tmp_path / "t"), size="tiny", seed=0, progress=False)
+    assert res["counts"]["unique images"] < 5000
+    assert stats_main([res["root"]]) == 0
+    r = run(res["root"], verbose=False)
+    assert r["clothes type"]["accuracy"] > r["clothes type"]["chance"] + 0.25
+    assert r["colour"]["accuracy"] > r["colour"]["chance"] + 0.4
+    assert r["sleeve length"]["accuracy"] > r["sleeve length"]["chance"] + 0.1
