@@ -14,7 +14,6 @@ image's keyword within the group, −1 missing; the first one if several).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np

@@ -85,12 +85,12 @@ def _worker(r, n, port, devices, job):
 
     from . import logging_caffe, mode
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if devices:
         torch.cuda.set_device(devices[r])
         backend = "nccl"
     else:
         backend = "gloo"
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n))
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=r, world_size=n)
     try:
         if devices:
@@ -98,6 +98,7 @@ def _worker(r, n, port, devices, job):
             mode.set_device(devices[r])
         else:
             mode.set_mode_cpu()
+        logging_caffe._state["files"] = []   # a forked worker must not share the parent's log handles
         if r != 0:
             logging_caffe.set_enabled(False)
         if job.get("log_file") and r == 0:
@@ -116,4 +117,6 @@ def train_parallel(job: dict, devices=None, num_procs: int | None = None) -> Non
 
     n = len(devices) if devices else int(num_procs or 1)
     port = _free_port()
-    mp.spawn(_worker, args=(n, port, list(devices or []), job), nprocs=n, join=True)
+    # CUDA needs fresh interpreters (spawn); CPU workers can fork and skip re-importing torch
+    method = "fork" if not devices and "fork" in mp.get_all_start_methods() else "spawn"
+    mp.start_processes(_worker, args=(n, port, list(devices or []), job), nprocs=n, join=True, start_method=method)

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 import pytest
 
-from fashioncaffe.errors import FashionCaffeError
 from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
 
 

@@ -1,6 +1,4 @@
 """Datum LMDB writer/reader: round trips and BVLC's byte layout."""
-import struct
-
 import cv2
 import lmdb
 import numpy as np

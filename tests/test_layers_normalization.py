@@ -54,7 +54,7 @@ def lrn_within_ref(x, n, alpha, beta):
 @pytest.mark.parametrize("n,alpha,beta,k", [(5, 0.5, 0.75, 2.0), (3, 1e-4, 0.75, 1.0), (1, 0.3, 0.5, 1.5),
                                             (7, 2.0, 1.2, 1.0)])
 def test_lrn_across_channels(n, alpha, beta, k):
-    x = torch.randn(2, 6, 3, 4, dtype=torch.float64)
+    x = torch.randn(2, 6, 2, 3, dtype=torch.float64)
     L = make_layer(f'type: "LRN" lrn_param {{ local_size: {n} alpha: {alpha} beta: {beta} k: {k} }}', [x.shape])
     y = run(L, [x])[0]
     f32 = lambda v: float(np.float32(v))  # noqa: E731  (the proto's fields are float32)
@@ -64,7 +64,7 @@ def test_lrn_across_channels(n, alpha, beta, k):
 
 @pytest.mark.parametrize("n,alpha,beta", [(3, 0.3, 0.75), (5, 1.0, 0.5)])
 def test_lrn_within_channel(n, alpha, beta):
-    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)
+    x = torch.randn(1, 3, 5, 4, dtype=torch.float64)
     L = make_layer(f'type: "LRN" lrn_param {{ local_size: {n} alpha: {alpha} beta: {beta} k: 7 '
                    'norm_region: WITHIN_CHANNEL }', [x.shape])
     y = run(L, [x])[0]

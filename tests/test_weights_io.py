@@ -1,7 +1,6 @@
 """Net.copy_from / Net.save backends (fashioncaffe.io.weights)."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest

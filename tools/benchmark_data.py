@@ -87,7 +87,7 @@ def pipeline_rate(path, workers, batch, crop, batches, device=None):
         for _ in range(batches):
             b, data, off, fl, lab = pf.next()
             if dev is not None:
-                y = dev(data, off, fl)
+                dev(data, off, fl)
         if dev is not None and device.startswith("cuda"):
             torch.cuda.synchronize()
         return batches * batch / (time.perf_counter() - t)

@@ -4,5 +4,7 @@ real datasets' file formats (DeepFashion, JD AI Fashion, e-Clothing-style, Shopp
     from data_prep.wardrobe import generate
     paths = generate("/tmp/wardrobe", size="tiny", seed=0)
 """
-from .generate import generate  # noqa: F401
-from .plan import SIZES  # noqa: F401
+from .generate import generate
+from .plan import SIZES
+
+__all__ = ["generate", "SIZES"]

@@ -71,8 +71,6 @@ class _PrefetchingReader(Layer):
     num_tops = (1, 2)
 
     def _init_reader(self, source, batch_size, rand_skip, shuffle, prefetch, spec, workers=None):
-        from ..data.transform import DeviceTransform  # noqa: F401
-
         if batch_size <= 0:
             raise fail(f"Layer '{self.name}' ({self.type}): batch_size must be positive (got {batch_size}).")
         self.source = source

@@ -195,7 +195,7 @@ class _AxisBroadcast(Layer):
             axis = self._operand_axis(tuple(x.shape), tuple(o.shape))
             vs = self._view_shape(x.dim(), axis, o.shape)
             self._views[key] = vs
-        return o.view(vs) if o.dim() != x.dim() else o
+        return o.reshape(vs) if o.dim() != x.dim() else o
 
 
 @register("Scale")
@@ -241,7 +241,7 @@ class ScaleLayer(_AxisBroadcast):
         s = self._operand(bottoms, x)
         if self.bias_term:
             b = self.blobs[self._bias_index].tensor
-            b = b.view(s.shape) if b.dim() != x.dim() else b
+            b = b.reshape(s.shape) if b.dim() != x.dim() else b
             return [torch.addcmul(b, x, s)]
         return [x * s]
 

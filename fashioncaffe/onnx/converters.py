@@ -127,7 +127,8 @@ def _divisor_factor(pool, H, W, oh, ow):
         return np.array([min(i * s - p + k, size + p) - (i * s - p) for i in range(n_out)], np.float64)
 
     div = sizes(oh, kh, sh, ph, H)[:, None] * sizes(ow, kw, sw, pw, W)[None, :]
-    return (kh * kw / div).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty window: 0/0 → NaN, as in Caffe
+        return (kh * kw / div).astype(np.float32)
 
 
 def emit_pool2d(cx, x, pool, H, W, phase=1, out=None, base=None):
@@ -140,6 +141,13 @@ def emit_pool2d(cx, x, pool, H, W, phase=1, out=None, base=None):
     (kh, kw), (sh, sw) = pool.k, pool.s
     ph, pw, eh, ew = pads
     onnx_pads = [ph, pw, eh, ew]
+    if eh >= kh or ew >= kw or ph >= kh or pw >= kw:
+        # runtimes require pads < kernel: pad explicitly (−FLT_MAX for MAX: an all-padding window keeps
+        # Caffe's −FLT_MAX; 0 for the sums of AVE / STOCHASTIC)
+        fill = -_FLT_MAX if pool.method == _MAX else 0.0
+        x = g.node("Pad", [x, g.const(np.array([0, 0, ph, pw, 0, 0, eh, ew], np.int64), base="pads"),
+                           g.const(np.float32(fill))], mode="constant")
+        onnx_pads = [0, 0, 0, 0]
     got_h = (H + ph + eh - kh) // sh + 1
     got_w = (W + pw + ew - kw) // sw + 1
     needs_slice = (got_h, got_w) != (oh, ow)
@@ -152,7 +160,7 @@ def emit_pool2d(cx, x, pool, H, W, phase=1, out=None, base=None):
         return y
 
     if pool.method == _MAX:
-        empty = (oh - 1) * sh - ph >= H or (ow - 1) * sw - pw >= W
+        empty = ((oh - 1) * sh - ph >= H or (ow - 1) * sw - pw >= W) and onnx_pads != [0, 0, 0, 0]
         y = g.node("MaxPool", [x], None if (needs_slice or empty) else out, name=f"{base}_maxpool",
                    kernel_shape=[kh, kw], strides=[sh, sw], pads=onnx_pads)
         if empty:  # Caffe's empty window keeps −FLT_MAX

@@ -7,7 +7,7 @@ Caffe's deploy convention, done mechanically on the TEST phase of the net:
   layer (label LMDBs, HDF5 targets), are dropped;
 * loss and accuracy layers are removed: ``SoftmaxWithLoss`` becomes a ``Softmax`` of its scores and
   ``SigmoidCrossEntropyLoss`` (and the weighted sigmoid cross-entropy Python layer) a ``Sigmoid`` —
-  named ``prob`` for a single softmax, ``<scores>_prob`` otherwise — so the outputs are
+  named ``prob`` for the main softmax (largest loss weight), ``<scores>_prob`` otherwise — so the outputs are
   probabilities; other losses (Euclidean, ...) leave their prediction bottom as an output;
 * Python layers that are losses (class name ending in ``Loss``, or a non-zero ``loss_weight``) are
   removed, and so is every layer left without its bottoms (label processing, task weighting);
@@ -75,8 +75,13 @@ def derive_deploy(param, base_dir=None, outputs=None, input_size=None, mean_file
     available = set()
     data_done = False
     info = {"transform": None, "input_shape": None, "stored_size": None}
+    # the main softmax (largest loss weight, last among equals) becomes "prob", as in Caffe's deploy nets
     prob_layers = [lp for lp in param.layer if lp.type == "SoftmaxWithLoss"]
-    single_softmax = len(prob_layers) == 1
+    main_softmax = None
+    if prob_layers:
+        weight = [(lp.loss_weight[0] if lp.loss_weight else 1.0) for lp in prob_layers]
+        best = max(weight)
+        main_softmax = [lp for lp, w in zip(prob_layers, weight) if w == best][-1].name
     for lp in param.layer:
         if lp.type in DATA_TYPES:
             if data_done or not lp.top:
@@ -102,7 +107,7 @@ def derive_deploy(param, base_dir=None, outputs=None, input_size=None, mean_file
             if act and lp.bottom and lp.bottom[0] in available:
                 new = out.layer.add()
                 src = lp.bottom[0]
-                top = "prob" if (act == "Softmax" and single_softmax and "prob" not in available) else f"{src}_prob"
+                top = "prob" if (lp.name == main_softmax and "prob" not in available) else f"{src}_prob"
                 new.name, new.type = (top if top == "prob" else f"{lp.name}_prob"), act
                 new.bottom.append(src)
                 new.top.append(top)

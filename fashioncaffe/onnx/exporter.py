@@ -55,7 +55,7 @@ def _propagate(net, batch):
 
 
 class Exporter:
-    def __init__(self, net, opset=DEFAULT_OPSET):
+    def __init__(self, net, opset=DEFAULT_OPSET, extra_outputs=()):
         opset = int(opset)
         top = onnx.defs.onnx_opset_version()
         if not MIN_OPSET <= opset <= top:
@@ -63,6 +63,10 @@ class Exporter:
                               f"{onnx.__version__} knows opsets up to {top}).")
         self.net = net
         self.opset = opset
+        self.extra_outputs = [n for n in extra_outputs if n not in net.outputs]
+        for n in self.extra_outputs:
+            if n not in net.blobs:
+                raise ExportError(f"extra output '{n}': net '{net.name}' has no blob of that name.")
         self.g = GraphBuilder(opset)
         self.steps = net._steps
         uses = [0] * len(net._slot_names)
@@ -97,7 +101,7 @@ class Exporter:
 
         g = self.g
         names = net._slot_names
-        outputs = list(net.outputs)
+        outputs = list(net.outputs) + list(self.extra_outputs)
         reserved = {}
         for s, n in zip(net._input_slots, net._input_names):
             reserved[s] = n
@@ -175,14 +179,15 @@ def set_metadata(model: onnx.ModelProto, meta: dict) -> None:
     helper.set_model_props(model, entries)
 
 
-def export_net(net, path=None, opset=DEFAULT_OPSET, metadata=None, check=True) -> onnx.ModelProto:
+def export_net(net, path=None, opset=DEFAULT_OPSET, metadata=None, check=True, extra_outputs=()) -> onnx.ModelProto:
     """Convert ``net`` (a TEST-phase deploy Net) to ONNX; write it to ``path`` when given.
 
     ``metadata``: the dict stored in the model's ``fashioncaffe`` metadata entry (see
     :func:`fashioncaffe.onnx.metadata.build_metadata`); a minimal one (input/output names and shapes)
-    is stored when None.
+    is stored when None.  ``extra_outputs``: inner blobs to expose as outputs too (their value at the
+    end of their in-place chain), e.g. the logits under a softmax.
     """
-    ex = Exporter(net, opset)
+    ex = Exporter(net, opset, extra_outputs)
     model = ex.build()
     if metadata is None:
         from .metadata import build_metadata

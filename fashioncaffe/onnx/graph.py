@@ -100,10 +100,13 @@ class LayerContext:
         self.out_dyn = [tuple(s) for s in out_dyn]
         self._top_names = list(top_names)
         self.opset = exporter.g.opset
+        self._params = None
 
     @property
     def params(self):
-        return [b.data.astype(np.float32, copy=True) for b in self.layer.blobs]
+        if self._params is None:
+            self._params = [np.array(b.data, dtype=np.float32, copy=True) for b in self.layer.blobs]
+        return self._params
 
     @property
     def type_name(self):

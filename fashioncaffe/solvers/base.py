@@ -115,8 +115,6 @@ class Solver:
     type_name: str | None = None   # the update rule; None: take it from the solver file's ``type``
 
     def __init__(self, solver_file, overrides=None):
-        from ..net import Net  # noqa: F401  (import check)
-
         param, path = read_solver(solver_file, overrides)
         self.param = param
         self.solver_file = path
@@ -150,6 +148,8 @@ class Solver:
         self._last_snapshot = None
         self._synced = False
         self.last_test_scores = {}
+        #: None: read device values only where needed on a GPU, eagerly on the CPU; True/False forces it
+        self.lazy_sync = None
         self._init_train_net()
         self.test_nets = self._init_test_nets() if self._root else []
         weights = list(param.weights)
@@ -310,7 +310,7 @@ class Solver:
         self._losses = collections.deque(maxlen=max(1, int(p.average_loss)))
         self.smoothed_loss = 0.0
         self._sync_start()
-        cpu = self.net.device.type == "cpu"
+        cpu = not self._lazy()
         while self.iter < stop_iter:
             self._zero_grads()
             if p.test_interval and self.iter % p.test_interval == 0 and (self.iter > 0 or p.test_initialization):
@@ -586,7 +586,7 @@ class Solver:
     def _clip(self, grads, scale):
         clip = float(np.float32(self.param.clip_gradients))
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        if norm.device.type == "cpu":
+        if not self._lazy():
             n = float(norm)
             if n > clip:
                 factor = clip / n
@@ -599,6 +599,11 @@ class Solver:
 
     # ------------------------------------------------------------------------------------------
     # losses, display, NaN
+    def _lazy(self):
+        if self.lazy_sync is not None:
+            return bool(self.lazy_sync)
+        return self.net.device.type != "cpu"
+
     def _smoothed(self):
         if not self._losses:
             return 0.0

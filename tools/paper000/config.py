@@ -5,6 +5,7 @@ Scales
 tiny   "AlexNet-narrow": AlexNet's topology (conv1 11/4, LRN, max-pool 3/2, grouped conv2/4/5,
        dropout 0.5 on fc6/fc7) with 32-96-128-128-96 filters and fc6/fc7 of 256, input 128 -> crop
        112; CI on 2 CPU cores.
+ci     the tiny net and data with a tenth of tiny's iterations: a CI smoke test of the pipeline.
 small  "AlexNet-mid": the same topology with 48-128-192-192-128 filters, fc6/fc7 of 1024, input
        144 -> crop 128; CPU demo (< 1 hour for a table).
 full   AlexNet exactly as bvlc_alexnet / the paper: input 256 -> crop 227 (Caffe's AlexNet crop; the
@@ -36,14 +37,14 @@ SCALES = {
         arch="AlexNet-narrow (conv 32-96-128-128-96, fc 256, crop 112 of 128)", resize=128, crop=112,
         conv=(32, 96, 128, 128, 96), fc=256, filler="msra", input_scale=0.015625,
         batch=32, test_batch=50, base_lr=0.01, momentum=0.9, weight_decay=5e-4,
-        iters={"multilabel": 160, "multitask": 360, "multiweight": 360, "ratio13": 360},
+        iters={"multilabel": 80, "multitask": 180, "multiweight": 180, "ratio13": 180},
         stepsize_frac=0.75, display=20, seeds=[1],
     ),
     "small": dict(
         arch="AlexNet-mid (conv 48-128-192-192-128, fc 1024, crop 128 of 144)", resize=144, crop=128,
         conv=(48, 128, 192, 192, 128), fc=1024, filler="msra", input_scale=0.015625,
         batch=32, test_batch=50, base_lr=0.01, momentum=0.9, weight_decay=5e-4,
-        iters={"multilabel": 400, "multitask": 900, "multiweight": 900, "ratio13": 900},
+        iters={"multilabel": 180, "multitask": 405, "multiweight": 405, "ratio13": 405},
         stepsize_frac=0.75, display=50, seeds=[1, 2, 3],
     ),
     "full": dict(
@@ -73,6 +74,12 @@ TABLES = {
     "fig2": dict(dataset="all", variants=["multilabel", "multitask", "multiweight", "ratio13"]),
 }
 
+# "ci": the tiny net and data with a tenth of the iterations (an end-to-end smoke test for CI; its
+# numbers mean nothing).  Its nets are generated into the run folders, not committed.
+SCALES["ci"] = dict(SCALES["tiny"], iters={"multilabel": 8, "multitask": 18, "multiweight": 18, "ratio13": 18},
+                    display=4, data_scale="tiny")
+COMMITTED_SCALES = ["tiny", "small", "full"]
+
 RUNS_ROOT = "runs/paper000"
 
 
@@ -89,7 +96,7 @@ def data_tag(data: str) -> str:
 
 def data_root(data: str, scale: str) -> str:
     """Where the LMDBs of this data source at this scale live (relative to the repository root)."""
-    return f"{RUNS_ROOT}/data/{data_tag(data)}-{scale}"
+    return f"{RUNS_ROOT}/data/{data_tag(data)}-{SCALES[scale].get('data_scale', scale)}"
 
 
 def dataset_dir(data: str, scale: str, dataset: str) -> str:

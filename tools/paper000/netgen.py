@@ -270,7 +270,7 @@ def committed_paths(scale, dataset, variant):
 
 
 def all_nets():
-    for scale in config.SCALES:
+    for scale in config.COMMITTED_SCALES:
         for dataset in config.DATASETS:
             variants = config.VARIANTS if dataset == "all" else ["multilabel", "multitask", "multiweight"]
             for variant in variants:
