@@ -45,15 +45,47 @@ def __getattr__(name):
     raise AttributeError(f"module 'fashioncaffe' has no attribute '{name}'")
 
 
+class _CaffeAliasFinder:
+    """Import hook: ``caffe.X`` resolves to the already-loaded ``fashioncaffe.X`` (never a second copy,
+    which would register caffe.proto twice with protobuf)."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if not fullname.startswith("caffe."):
+            return None
+        import importlib
+        import importlib.util
+
+        real = "fashioncaffe." + fullname[len("caffe."):]
+        if fullname == "caffe.io":
+            real = "fashioncaffe.io"
+        try:
+            module = importlib.import_module(real)
+        except ImportError:
+            return None
+        return importlib.util.spec_from_loader(fullname, _ExistingModuleLoader(module))
+
+
+class _ExistingModuleLoader:
+    def __init__(self, module):
+        self.module = module
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        pass
+
+
 def _alias_caffe():
     """Make `import caffe` give this module unless a real BVLC Caffe is importable."""
     if "caffe" in _sys.modules:
         return
     import importlib.util
 
-    spec = importlib.util.find_spec("caffe")
-    if spec is None:
+    if importlib.util.find_spec("caffe") is None:
         _sys.modules["caffe"] = _sys.modules[__name__]
+        _sys.meta_path.insert(0, _CaffeAliasFinder())
 
 
 _alias_caffe()

@@ -33,16 +33,19 @@ ZOO_CASES = [("bvlc_alexnet", 131, "fc8"), ("bvlc_reference_caffenet", 131, "fc8
 
 def _compare(net, extra=(), batch=2, seed=0, scale=30.0):
     model = export_net(net, extra_outputs=[e for e in extra if e in net.blobs])
-    name = net.inputs[0]
-    shape = list(net.blobs[name].shape)
-    shape[0] = batch
-    x = (np.random.RandomState(seed).randn(*shape) * scale).astype(np.float32)
-    want = engine_forward(net, {name: x})
+    rng = np.random.RandomState(seed)
+    feeds = {}
+    for name in net.inputs:  # images: gaussian pixels; other inputs (landmarks, gates): uniform in [0, 1)·8
+        shape = list(net.blobs[name].shape)
+        shape[0] = batch
+        x = rng.randn(*shape) * scale if len(shape) == 4 else rng.rand(*shape) * 8
+        feeds[name] = x.astype(np.float32)
+    want = engine_forward(net, feeds)
     for e in extra:
         if e in net.blobs:
             want[e] = np.array(net.blobs[e].data)
     sess = ort_session(model)
-    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {name: x})))
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     errs = {k: rel_error(got[k], want[k]) for k in want}
     bad = {k: v for k, v in errs.items() if not v <= TOL}
     assert not bad, f"onnxruntime vs engine (relative): {bad}"

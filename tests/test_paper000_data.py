@@ -109,7 +109,9 @@ def test_end_to_end_smoke(tmp_path, monkeypatch):
                    gamma=None, device="cpu")
         results[variant] = [res]
     results["multitask"] = results["multiweight"]
-    text = report.table("table2", results, scale="smoke", data="synthetic", seeds=[1])
+    text = report.table("table2", results, scale="smoke", data="synthetic", seeds=[1],
+                        chance={g: 0.125 for g in CAT})
+    assert "| 12.50 |" in text
     assert "| Color | 1.0000 | 1.0000 |" in text and "35.24" in text  # paper's column beside ours
     ours = 100 * results["multilabel"][0]["fc7"]["Color"]
     assert f"{ours:.2f}" in text

@@ -9,8 +9,6 @@ tiny LMDB + mean.binaryproto fixture.
 from __future__ import annotations
 
 import math
-import os
-import time
 from pathlib import Path
 
 import numpy as np

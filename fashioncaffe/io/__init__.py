@@ -56,3 +56,16 @@ __all__ = [
     "write_caffemodel_h5",
     "write_solverstate_h5",
 ]
+
+
+_PYCAFFE_IO = ("Transformer", "load_image", "resize_image", "oversample", "array_to_datum", "datum_to_array")
+
+
+def __getattr__(name):
+    # `caffe.io` is pycaffe's preprocessing module; since `fashioncaffe.io` is this package, its
+    # names are forwarded to fashioncaffe.pyio so `caffe.io.Transformer` keeps working.
+    if name in _PYCAFFE_IO:
+        from .. import pyio
+
+        return getattr(pyio, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -99,6 +99,13 @@ class _PrefetchingReader(Layer):
             self._shapes.append((self.batch_size,))
         self._small_float = dtype != np.uint8 and c * h * w <= 65536
 
+    def resume_at(self, batch: int) -> None:
+        """Continue the stream at batch number ``batch`` (a solver restored at iteration N calls this
+        with N × iter_size), so an interrupted and resumed run sees the batches an uninterrupted run
+        would.  BVLC Caffe restarts its data from the beginning instead."""
+        self.close()
+        self._start_batch = int(batch)
+
     # -- sharding -------------------------------------------------------------------------------
     def set_shard(self, rank: int, world: int) -> None:
         """Read only the records of ``rank`` among ``world`` processes (before the first forward)."""
@@ -131,7 +138,8 @@ class _PrefetchingReader(Layer):
         workers = self.workers
         if workers is None and self._small_float:
             workers = 0  # label vectors: reading in-process is cheaper than shipping them
-        self._pf = Prefetcher(maker, workers, self.prefetch, pin_memory=self.device.type == "cuda")
+        self._pf = Prefetcher(maker, workers, self.prefetch, pin_memory=self.device.type == "cuda",
+                              start=getattr(self, "_start_batch", 0))
 
     # -- layer API ------------------------------------------------------------------------------
     def reshape(self, bottom_shapes):

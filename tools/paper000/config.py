@@ -52,6 +52,7 @@ SCALES = {
         conv=(96, 256, 384, 384, 256), fc=4096, filler="gaussian",
         batch=256, test_batch=100, base_lr=0.01, momentum=0.9, weight_decay=5e-4,
         iters=dict(paper.PAPER_ITERS), stepsize_frac=0.5, display=100, seeds=[1, 2, 3],
+        snapshot=5000, gpu=True,
     ),
 }
 

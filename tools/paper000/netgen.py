@@ -226,6 +226,8 @@ def solver_text(cfg, variant, net_path, prefix, seed=1, gpu=False, test_iter=2, 
     s.max_iter = it
     s.momentum = cfg["momentum"]
     s.weight_decay = cfg["weight_decay"]
+    if cfg.get("snapshot"):
+        s.snapshot = int(cfg["snapshot"])
     s.snapshot_prefix = prefix
     s.solver_mode = caffe_pb2.SolverParameter.GPU if gpu else caffe_pb2.SolverParameter.CPU
     s.random_seed = int(seed)
@@ -258,7 +260,7 @@ def render(scale, dataset, variant, groups, ddir, prefix_root=None, seed=1, gpu=
                              f"paper000_{config.net_name(dataset, deploy_kind(variant))}_{scale}_deploy"))
     net_path = net_path or committed_paths(scale, dataset, variant)["train_val"]
     prefix = (prefix_root or config.run_dir("synthetic", scale, dataset, variant, seed)) + "/snap"
-    sv = HEADER + solver_text(cfg, variant, net_path, prefix, seed=seed, gpu=gpu)
+    sv = HEADER + solver_text(cfg, variant, net_path, prefix, seed=seed, gpu=gpu or cfg.get("gpu", False))
     return {"train_val": tv, "deploy": dp, "solver": sv}
 
 

@@ -221,6 +221,17 @@ def run_one(scale, data, dataset, variant, seed, gpus, force=False):
     return res
 
 
+def chance_map(ddir, dim=64, seed=0):
+    """mAP@50 per group of random Gaussian features on the test split: the level a representation
+    that knows nothing about the images reaches (label frequencies alone)."""
+    from .eval_map import map_per_group
+
+    stats = pdata.load_stats(ddir)
+    _, y = pdata.read_labels(os.path.join(ddir, "test_labels_lmdb"))
+    f = np.random.RandomState(seed).randn(len(y), dim)
+    return map_per_group(lambda gi: f, y, stats["group_sizes"], stats["groups"])
+
+
 def _final_loss(rdir):
     import re
 
@@ -251,7 +262,8 @@ def run_table(table, scale, data, seeds, gpus, force=False, rep="fc7"):
         report.fig2(results, path, scale=scale, data=data, seeds=seeds, rep=rep)
         log(f"wrote {path}")
         return path
-    text = report.table(table, results, scale=scale, data=data, seeds=seeds, rep=rep)
+    text = report.table(table, results, scale=scale, data=data, seeds=seeds, rep=rep,
+                        chance=chance_map(config.dataset_dir(data, scale, spec["dataset"])))
     path = os.path.join(out_dir, f"{table}_{rep}.md")
     with open(path, "w") as f:
         f.write(text)

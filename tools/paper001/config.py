@@ -60,7 +60,7 @@ SCALES = {
     "tiny": dict(arch="VGG-16-narrow/16 (conv 8-16-24-32-32, fc 128, input 64)", size=64,
                  conv=(8, 16, 24, 32, 32), fc=128, fc_local=128, filler="msra", input_scale=0.015625,
                  window=3, pooled=1, batch=16, ft_batch=16, pk=4, base_lr=0.01, momentum=0.9,
-                 weight_decay=5e-4, iters=dict(step1=60, step2=100, ft=80), rounds=1, display=20,
+                 weight_decay=5e-4, iters=dict(step1=30, step2=50, ft=30), rounds=1, display=10,
                  seeds=[1]),
     "small": dict(arch="VGG-16-narrow/4 (conv 16-32-64-128-128, fc 512, input 128)", size=128,
                   conv=(16, 32, 64, 128, 128), fc=512, fc_local=256, filler="msra", input_scale=0.015625,

@@ -1,0 +1,171 @@
+"""Evaluate trained FashionNet variants on the three benchmarks (Table 2, Fig. 8, 9, 10).
+
+    python -m tools.paper001.evaluate --scale tiny [--data synthetic] [--variants ...] [--gpu 0]
+
+Models: category / attributes / landmarks use the last step-2 weights (trained on C&A); the
+retrievals use the fine-tuned (``ft``) weights.  Images are read from the converters' test LMDBs
+and preprocessed as the training nets' transform_param (mean of the C&A training set, scale; no
+crop, no mirror).  Features for retrieval: fc7_fusion, L2-normalised (cosine distance).
+Writes ``<run>/<variant>/results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from . import config, metrics, netgen
+from .train import run_dir
+
+THRESHOLDS = [round(0.01 * i, 2) for i in range(0, 21)]
+
+
+def load_split(d, size):
+    """images (N, 3, S, S) uint8 BGR, landmarks (N, 24) or None, attributes or None, item ids or None, labels."""
+    from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+
+    imgs, labels = [], []
+    r = DatumReader(os.path.join(d, "images_lmdb"))
+    for k, dat in r:
+        a = datum_to_array(dat, color=True)
+        if a.shape[1:] != (size, size):
+            raise SystemExit(f"{d}: image {k!r} is {a.shape}, expected {size}x{size} (converter --resize)")
+        imgs.append(a)
+        labels.append(dat.label)
+    out = {"images": np.stack(imgs), "labels": np.asarray(labels)}
+    for name in ("landmarks", "attributes", "item"):
+        p = os.path.join(d, f"{name}_lmdb")
+        if os.path.isdir(p):
+            out[name] = np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(p)])
+    return out
+
+
+def preprocess(images, mean, scale):
+    return (images.astype(np.float32) - mean[None]) * scale
+
+
+def gt_landmarks(lm24, size):
+    vis = lm24[:, :8] == 0
+    xy = lm24[:, 8:].reshape(-1, 8, 2) / float(size)
+    xy[~vis] = 0
+    return xy.reshape(-1, 16), vis.astype(np.float32)
+
+
+def run_net(net, x, extra=None, blobs=("fc8_category", "fc8_attributes", "fc7_fusion", "fc8_landmarks", "vis_prob"),
+            batch=50):
+    outs = {b: [] for b in blobs if b in net.blobs}
+    n = len(x)
+    for s in range(0, n, batch):
+        xb = x[s:s + batch]
+        m = len(xb)
+        net.blobs["data"].reshape(m, *x.shape[1:])
+        net.blobs["data"].data[...] = xb
+        for name, arr in (extra or {}).items():
+            net.blobs[name].reshape(m, *arr.shape[1:])
+            net.blobs[name].data[...] = arr[s:s + batch]
+        net.reshape()
+        net.forward()
+        for b in outs:
+            outs[b].append(np.array(net.blobs[b].data, copy=True))
+    return {b: np.concatenate(v) for b, v in outs.items()}
+
+
+def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
+    import fashioncaffe as caffe
+    from fashioncaffe.io.blobproto import read_binaryproto
+
+    if gpus:
+        caffe.set_device(gpus[0])
+        caffe.set_mode_gpu()
+    cfg = config.SCALES[scale]
+    S = cfg["size"]
+    droot = os.path.join(root, config.data_root(data, scale))
+    stats = json.load(open(os.path.join(droot, "p001", "stats.json")))
+    mean = read_binaryproto(os.path.join(droot, "p001", "mean.binaryproto")).reshape(3, S, S)
+    rd = run_dir(data, scale, seed, variant, root)
+    info = json.load(open(os.path.join(rd, "models.json")))
+    deploy = os.path.join(root, info["deploy"])
+    conv = os.path.join(droot, "conv")
+    gt = variant == "fn_gtlm"
+    sub = stats["subsets"][variant]
+    res = {"variant": variant, "title": config.VARIANT_TITLES[variant], "scale": scale, "seed": seed,
+           "data": config.data_tag(data), "synthetic": stats.get("synthetic", data in ("", "synthetic")),
+           "arch": cfg["arch"], "attributes_trained": len(sub), "attributes_total": stats["A"],
+           "train_seconds": info.get("train_seconds")}
+
+    def extras(split):
+        if not gt:
+            return None
+        if "landmarks" not in split:
+            return False
+        xy, vis = gt_landmarks(split["landmarks"], S)
+        return {"lm_gt": xy, "vis_gt": vis}
+
+    # --- category, attributes, landmarks (C&A test, step-2 model)
+    net = caffe.Net(deploy, caffe.TEST, weights=os.path.join(root, info["models"]["cat"]))
+    test = load_split(os.path.join(conv, "cat", "test"), S)
+    out = run_net(net, preprocess(test["images"], mean, cfg["input_scale"]), extras(test))
+    res["n_test_images"] = int(len(test["labels"]))
+    res["category"] = {f"top{k}": metrics.topk_accuracy(out["fc8_category"], test["labels"], k) for k in (3, 5)}
+    sc = np.full_like(out["fc8_attributes"], -np.inf)
+    sc[:, sub] = out["fc8_attributes"][:, sub]
+    types = stats["attribute_types"]
+    attr = {}
+    for k in (3, 5):
+        attr[f"all_top{k}"] = metrics.attribute_recall(sc, test["attributes"], k)
+        for t in metrics.ATTR_TYPES:
+            cols = [j for j, tt in enumerate(types) if tt == t]
+            attr[f"{t}_top{k}"] = metrics.attribute_recall(sc, test["attributes"], k, cols)
+    res["attributes"] = attr
+    if "fc8_landmarks" in out:
+        xy, vis = gt_landmarks(test["landmarks"], S)
+        rates, counts = metrics.detection_rates(out["fc8_landmarks"], xy, vis, THRESHOLDS)
+        pvis = out["vis_prob"][:, 0, :] > 0.5
+        res["landmarks"] = {"thresholds": THRESHOLDS, "rates": rates, "visible_counts": counts,
+                            "visibility_accuracy": float((pvis == vis.astype(bool)).mean())}
+    # --- retrieval (fine-tuned model)
+    net = caffe.Net(deploy, caffe.TEST, weights=os.path.join(root, info["models"]["retrieval"]))
+    q = load_split(os.path.join(conv, "inshop", "query"), S)
+    g = load_split(os.path.join(conv, "inshop", "gallery"), S)
+    fq = run_net(net, preprocess(q["images"], mean, cfg["input_scale"]), extras(q), blobs=("fc7_fusion",))
+    fg = run_net(net, preprocess(g["images"], mean, cfg["input_scale"]), extras(g), blobs=("fc7_fusion",))
+    res["inshop"] = {"topk": metrics.retrieval_topk(fq["fc7_fusion"], q["labels"], fg["fc7_fusion"], g["labels"]),
+                     "n_query": int(len(q["labels"])), "n_gallery": int(len(g["labels"]))}
+    cq_dir, cg_dir = os.path.join(conv, "c2s", "test_consumer"), os.path.join(conv, "c2s", "test_shop")
+    cq, cg = load_split(cq_dir, S), load_split(cg_dir, S)
+    eq, eg = extras(cq), extras(cg)
+    if eq is False or eg is False:
+        res["c2s"] = {"topk": None, "note": "no ground-truth landmarks in the consumer-to-shop LMDBs"}
+    else:
+        fq = run_net(net, preprocess(cq["images"], mean, cfg["input_scale"]), eq, blobs=("fc7_fusion",))
+        fg = run_net(net, preprocess(cg["images"], mean, cfg["input_scale"]), eg, blobs=("fc7_fusion",))
+        res["c2s"] = {"topk": metrics.retrieval_topk(fq["fc7_fusion"], cq["labels"], fg["fc7_fusion"], cg["labels"]),
+                      "n_query": int(len(cq["labels"])), "n_gallery": int(len(cg["labels"]))}
+    with open(os.path.join(rd, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", default="tiny", choices=list(config.SCALES))
+    ap.add_argument("--data", default="synthetic")
+    ap.add_argument("--variants", default=",".join(config.VARIANTS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gpu", default="")
+    a = ap.parse_args(argv)
+    sys.path.insert(0, os.getcwd())
+    gpus = [int(x) for x in a.gpu.split(",") if x.strip()]
+    for seed in ([a.seed] if a.seed else config.SCALES[a.scale]["seeds"]):
+        for v in [x for x in a.variants.split(",") if x]:
+            r = evaluate_variant(a.data, a.scale, seed, v, gpus)
+            print(f"{v}: category top3 {r['category']['top3']:.3f}, attributes all top3 "
+                  f"{r['attributes']['all_top3']:.3f}, in-shop top20 {r['inshop']['topk'][19]:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
