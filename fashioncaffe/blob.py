@@ -9,6 +9,8 @@ tensor's memory, so nothing is ever copied.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -17,10 +19,30 @@ from .errors import fail
 _DEVICE, _HOST, _SYNCED = 0, 1, 2
 
 
-class _Synced:
-    """One array living on the device with a lazily kept host mirror."""
+def _shares_host_memory(device) -> bool:
+    """True where a tensor's memory *is* host memory (the CPU): numpy views need no mirror there.
+    (Tests replace this to run the mirror logic on CPU tensors as if they lived on a GPU.)"""
+    return device.type == "cpu"
 
-    __slots__ = ("_tensor", "_host", "_head", "shape", "device", "leaf")
+
+def _version(t) -> int:
+    """The tensor's in-place modification counter (-1 where it has none: inference tensors)."""
+    try:
+        return t._version
+    except (RuntimeError, AttributeError):
+        return -1
+
+
+class _Synced:
+    """One array living on the device with a lazily kept host mirror.
+
+    ``_head`` says which side is newer.  SYNCED is only trusted while the device tensor's version
+    counter is the one recorded at the sync: the engine gets the tensor from :meth:`tensor` and may
+    update it in place later (the solver's update, BatchNorm statistics), which bumps the counter
+    (Caffe's mutable_gpu_data() moves its head to the GPU for the same reason).
+    """
+
+    __slots__ = ("_tensor", "_host", "_head", "_ver", "shape", "device", "leaf")
 
     def __init__(self, shape, device, leaf=False):
         self.shape = tuple(int(s) for s in shape)
@@ -29,6 +51,7 @@ class _Synced:
         self._tensor = None       # allocated on first use
         self._host = None
         self._head = _DEVICE
+        self._ver = -1            # the tensor's version when host and device were last equal
 
     # -- device side -------------------------------------------------------------------------
     def tensor(self) -> torch.Tensor:
@@ -36,10 +59,11 @@ class _Synced:
             self._tensor = torch.zeros(self.shape, dtype=torch.float32, device=self.device)
             if self.leaf:
                 self._tensor.requires_grad_(True)
-        if self._head == _HOST and self._host is not None and self.device.type != "cpu":
+        if self._head == _HOST and self._host is not None and not _shares_host_memory(self.device):
             with torch.no_grad():
                 self._tensor.copy_(torch.from_numpy(self._host))
             self._head = _SYNCED
+            self._ver = _version(self._tensor)
         return self._tensor
 
     def set_tensor(self, t: torch.Tensor) -> None:
@@ -47,20 +71,23 @@ class _Synced:
         self._tensor = t
         self.shape = tuple(t.shape)
         self._head = _DEVICE
-        if self.device.type != "cpu":
+        if not _shares_host_memory(self.device):
             self._host = None
 
     # -- host side ---------------------------------------------------------------------------
     def host(self) -> np.ndarray:
+        if self._head == _HOST and self._host is not None and self._tensor is not None:
+            return self._host     # already the newest copy: no round trip through the device
         t = self.tensor()
-        if t.device.type == "cpu":
+        if _shares_host_memory(t.device):
             arr = t.detach().numpy()
             if not arr.flags.writeable:  # a tensor produced by an op can be read-only shared
                 arr = np.array(arr)
             return arr
         if self._host is None or self._host.shape != tuple(t.shape):
-            self._host = t.detach().cpu().numpy()
-        elif self._head == _DEVICE:
+            self._host = t.detach().to("cpu", copy=True).numpy()  # never the device memory itself
+        elif self._head == _DEVICE or self._ver < 0 or _version(t) != self._ver:
+            # the device is newer, or was written in place since the last sync
             self._host[...] = t.detach().cpu().numpy()
         self._head = _HOST  # pycaffe hands out a mutable array: the host copy is now the newest
         return self._host
@@ -73,6 +100,7 @@ class _Synced:
         self._tensor = None
         self._host = None
         self._head = _DEVICE
+        self._ver = -1
 
     def to(self, device) -> None:
         if self._tensor is not None:
@@ -85,6 +113,7 @@ class _Synced:
         self.device = device
         self._host = None
         self._head = _DEVICE
+        self._ver = -1
 
 
 class Blob:
@@ -99,6 +128,7 @@ class Blob:
         device = torch.device("cpu") if device is None else torch.device(device)
         self.name = name
         self.learnable = learnable
+        self._grad_head_host = False   # learnable blobs: the host mirror of the diff is newer
         self._data = _Synced(shape, device, leaf=learnable)
         self._diff = None if learnable else _Synced(shape, device)
 
@@ -115,7 +145,7 @@ class Blob:
     def diff(self) -> np.ndarray:
         if self.learnable:
             g = self.grad
-            if g.device.type == "cpu":
+            if _shares_host_memory(g.device):
                 return g.numpy()
             return self._diff_host_mirror(g)
         return self._diff.host()
@@ -173,9 +203,15 @@ class Blob:
             t = self._data.tensor()
             if t.grad is None:
                 t.grad = torch.zeros_like(t, requires_grad=False)
-            elif getattr(self, "_grad_head_host", False):
-                with torch.no_grad():
-                    t.grad.copy_(torch.from_numpy(self._grad_mirror))
+            elif self._grad_head_host:
+                # The host mirror is newer only while the device gradient is the very tensor it was
+                # copied from, unmodified since: autograd accumulates into .grad (or replaces it)
+                # without asking, and then the device holds the newer gradient.
+                ref, ver = self._grad_mirror_of
+                m = getattr(self, "_grad_mirror", None)
+                if m is not None and ref() is t.grad and _version(t.grad) == ver and m.shape == tuple(t.grad.shape):
+                    with torch.no_grad():
+                        t.grad.copy_(torch.from_numpy(m))
                 self._grad_head_host = False
             return t.grad
         return self._diff.tensor()
@@ -198,11 +234,12 @@ class Blob:
     def _diff_host_mirror(self, g):
         m = getattr(self, "_grad_mirror", None)
         if m is None or m.shape != tuple(g.shape):
-            m = g.detach().cpu().numpy()
+            m = g.detach().to("cpu", copy=True).numpy()
         else:
             m[...] = g.detach().cpu().numpy()
         self._grad_mirror = m
         self._grad_head_host = True
+        self._grad_mirror_of = (weakref.ref(g), _version(g))
         return m
 
     def to(self, device) -> None:

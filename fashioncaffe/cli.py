@@ -90,6 +90,23 @@ def _flag(parser, name, **kw):
     parser.add_argument(f"--{name}", f"-{name}", dest=name, **kw)
 
 
+def _fast_flags(p):
+    """Opt-in speed modes (fashioncaffe.fastmodes); the default is Caffe-faithful float32, eager."""
+    _flag(p, "precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+          help="fp32 (default, faithful), bf16 (autocast) or tf32 (CUDA TensorFloat-32)")
+    _flag(p, "compile", action="store_true", help="run the net's forward through torch.compile")
+
+
+def _fast_net(net, a):
+    """Put a net built by test/time in the requested mode and log it."""
+    from . import fastmodes
+
+    m = fastmodes.configure(precision=a.precision, compile=a.compile)
+    fastmodes.apply(net, m)
+    log.info(f"Compute mode: {fastmodes.describe(m, net.device)}", "fastmodes.py:0")
+    return m
+
+
 def parse_gpus(spec):
     """``""`` → [], ``"all"`` → every CUDA device, ``"0,1"`` → [0, 1]."""
     import torch
@@ -138,6 +155,7 @@ def _train_args(p):
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
     _flag(p, "cpu_procs", type=int, default=0, help=argparse.SUPPRESS)  # data-parallel on CPU (gloo)
+    _fast_flags(p)
 
 
 def _train(a):
@@ -159,7 +177,8 @@ def _train(a):
                 log.warning("solver_mode is GPU but no CUDA device is visible to PyTorch; training on the CPU.",
                             "caffe.cpp:205")
     job = {"solver": a.solver, "weights": a.weights, "snapshot": a.snapshot, "iterations": a.iterations,
-           "sigint_effect": a.sigint_effect, "sighup_effect": a.sighup_effect, "log_file": a.log_file}
+           "sigint_effect": a.sigint_effect, "sighup_effect": a.sighup_effect, "log_file": a.log_file,
+           "precision": a.precision, "compile": a.compile}
     if len(gpus) > 1 or a.cpu_procs > 1:
         log.info(f"Using {len(gpus) or a.cpu_procs} processes: GPUs {gpus}" if gpus else
                  f"Using {a.cpu_procs} CPU processes (gloo)", "caffe.cpp:233")
@@ -180,6 +199,7 @@ def _net_args(p, iterations=50):
     _flag(p, "gpu", default="")
     _flag(p, "level", type=int, default=0)
     _flag(p, "stage", default="", help="comma-separated stages")
+    _fast_flags(p)
 
 
 def _test_args(p):
@@ -198,6 +218,7 @@ def _test(a):
     stages = tuple(s for s in a.stage.split(",") if s)
     net = Net(a.model, 1, level=a.level, stages=stages)
     net.copy_from(a.weights)
+    _fast_net(net, a)
     log.info(f"Running for {a.iterations} iterations.", "caffe.cpp:304")
     scores = None
     loss_total = 0.0
@@ -281,6 +302,12 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
                 grads[s] = grads[s] + x.grad if s in grads else x.grad
 
 
+def _whole_pass(net):
+    loss = net._run_forward(0)
+    if loss is not None and loss.requires_grad:
+        loss.backward()
+
+
 def _time(a):
     import torch
 
@@ -292,6 +319,9 @@ def _time(a):
     phase = 0 if a.phase == "TRAIN" else 1
     net = Net(a.model, phase, level=a.level, stages=stages)
     cuda = net.device.type == "cuda"
+    from . import fastmodes
+
+    fm = _fast_net(net, a)
 
     def sync():
         if cuda:
@@ -312,7 +342,8 @@ def _time(a):
     for j in range(a.iterations):
         it0 = time.perf_counter()
         f0, b0 = sum(fwd_t), sum(bwd_t)
-        _timed_pass(net, sync, fwd_t, bwd_t)
+        with fastmodes.timing_context(fm, net.device):
+            _timed_pass(net, sync, fwd_t, bwd_t)
         f_sum += sum(fwd_t) - f0
         b_sum += sum(bwd_t) - b0
         log.info(f"Iteration: {j + 1} forward-backward time: {log.fmt((time.perf_counter() - it0) * 1e3)} ms.",
@@ -327,6 +358,16 @@ def _time(a):
     log.info(f"Average Backward pass: {log.fmt(b_sum / 1000 / iters)} ms.", "caffe.cpp:422")
     log.info(f"Average Forward-Backward: {log.fmt(total_ms / iters)} ms.", "caffe.cpp:424")
     log.info(f"Total Time: {log.fmt(total_ms)} ms.", "caffe.cpp:426")
+    if fm.compile:  # a compiled graph has no layer boundaries: time the whole net
+        for _ in range(2):  # warm-up (compiles)
+            _whole_pass(net)
+        sync()
+        c0 = time.perf_counter()
+        for _ in range(iters):
+            _whole_pass(net)
+        sync()
+        log.info("Per-layer times above are eager; the compiled net as a whole: "
+                 f"{log.fmt((time.perf_counter() - c0) * 1e3 / iters)} ms per forward-backward.", "fastmodes.py:0")
     log.info("*** Benchmark ends ***", "caffe.cpp:427")
     return 0
 

@@ -163,6 +163,12 @@ class _PrefetchingReader(Layer):
         tops = [x]
         if len(self.param.top) > 1:
             tops.append(labels.to(self.device, non_blocking=True))
+        # the batch's ring slot goes back to the workers once the copy out of it is done
+        event = None
+        if self._pf.pinned and self.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
+        self._pf.release(event)
         self._shapes = [tuple(t.shape) for t in tops]
         return tops
 

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from .. import distributed
+from .. import fastmodes
 from .. import logging_caffe as log
 from .. import mode
 from ..errors import fail
@@ -310,6 +311,7 @@ class Solver:
         self._losses = collections.deque(maxlen=max(1, int(p.average_loss)))
         self.smoothed_loss = 0.0
         self._sync_start()
+        fastmodes.activate_solver(self)  # opt-in bf16/tf32/compile; the default leaves the nets as built
         cpu = not self._lazy()
         while self.iter < stop_iter:
             self._zero_grads()
@@ -560,7 +562,7 @@ class Solver:
             for i in active:
                 b = specs[i][0]
                 g = b.tensor.grad
-                if g is None:
+                if g is None or getattr(b, "_grad_head_host", False):  # b.grad: a pycaffe edit of the diff on a GPU
                     g = b.grad
                 grads[i] = g
             glist = [grads[i] for i in active]
@@ -753,6 +755,8 @@ def run_training(job: dict) -> Solver:
         if job.get("snapshot"):
             raise fail("Give a snapshot to resume training or weights to finetune but not both.")
         overrides["weights"] = [w for w in job["weights"].split(",") if w]
+    if job.get("precision") or job.get("compile"):
+        fastmodes.configure(precision=job.get("precision") or None, compile=job.get("compile") or None)
     solver = get_solver(job["solver"], overrides)
     for k in ("sigint_effect", "sighup_effect"):
         if job.get(k):

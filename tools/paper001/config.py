@@ -50,10 +50,13 @@ N_CATEGORIES = 50
 
 # loss weights per stage: landmark (masked L2), visibility softmax, category softmax, attributes, triplet
 LOSS_WEIGHTS = {
-    "step1": dict(landmark=10.0, visibility=1.0, category=0.1, attributes=0.1, triplet=0.0),
-    "step2": dict(landmark=1.0, visibility=0.1, category=1.0, attributes=1.0, triplet=0.0),
-    "ft": dict(landmark=1.0, visibility=0.1, category=0.0, attributes=1.0, triplet=1.0),
+    "step1": dict(landmark=10.0, visibility=1.0, category=0.1, attributes=0.01, triplet=0.0),
+    "step2": dict(landmark=1.0, visibility=0.1, category=1.0, attributes=0.1, triplet=0.0),
+    "ft": dict(landmark=1.0, visibility=0.1, category=0.0, attributes=0.1, triplet=1.0),
 }
+# the attribute loss (weighted sigmoid cross-entropy, BATCH_SIZE normalisation) sums over all A
+# attributes of an image (~0.7 A at the start), so its weight is 1/10 of the softmax losses' to keep
+# the terms comparable (the paper gives no values)
 TRIPLET_MARGIN = 0.3
 
 SCALES = {

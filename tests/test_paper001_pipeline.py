@@ -1,0 +1,153 @@
+"""Paper 001 pipeline pieces: generated prototxts = the generator's output, deploy nets run, ONNX export
+of FashionNet (landmark pooling included) matches the engine, the metrics follow the paper's
+definitions, and the data adapter's target encoding / PK ordering."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import fashioncaffe as caffe
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tools.paper001 import config, metrics, netgen  # noqa: E402
+from tools.paper001.data import pk_order, targets_vector, weights_for  # noqa: E402
+
+
+def test_committed_files_match_generator():
+    files = netgen.generate_committed()
+    assert len(files) > 50
+    for rel, text in files.items():
+        path = os.path.join(ROOT, rel)
+        assert os.path.exists(path), f"{rel} missing: run python -m tools.paper001.netgen"
+        assert open(path).read() == text, f"{rel} differs from the generator"
+
+
+def _deploy(tmp_path, variant, batch=2):
+    cfg = config.SCALES["tiny"]
+    p = tmp_path / f"{variant}.prototxt"
+    p.write_text(str(netgen.deploy_net(cfg, variant, 12, "t", batch=batch)))
+    np.random.seed(0)
+    return caffe.Net(str(p), caffe.TEST)
+
+
+def _feed(net, rng, gt=False):
+    s = config.SCALES["tiny"]["size"]
+    x = rng.randn(2, 3, s, s).astype(np.float32)
+    net.blobs["data"].data[...] = x
+    feeds = {"data": x}
+    if gt:
+        feeds["lm_gt"] = rng.uniform(0, 1, (2, 16)).astype(np.float32)
+        feeds["vis_gt"] = (rng.rand(2, 8) > 0.3).astype(np.float32)
+        net.blobs["lm_gt"].data[...] = feeds["lm_gt"]
+        net.blobs["vis_gt"].data[...] = feeds["vis_gt"]
+    return feeds
+
+
+@pytest.mark.parametrize("variant", ["global", "fn", "fn_gtlm"])
+def test_deploy_nets_forward(tmp_path, variant):
+    net = _deploy(tmp_path, variant)
+    _feed(net, np.random.RandomState(0), gt=variant == "fn_gtlm")
+    net.forward()
+    assert net.blobs["fc8_category"].data.shape == (2, 50)
+    assert net.blobs["fc8_attributes"].data.shape == (2, 12)
+    assert net.blobs["fc7_fusion"].data.shape == (2, config.SCALES["tiny"]["fc"])
+    if variant != "global":
+        assert net.blobs["pool5_local"].data.shape == (2, 8 * config.SCALES["tiny"]["conv"][3], 1, 1)
+        assert net.blobs["vis_prob"].data.shape == (2, 2, 8)
+
+
+@pytest.mark.parametrize("variant", ["fn", "fn_gtlm"])
+def test_onnx_export_matches_engine(tmp_path, variant):
+    ort = pytest.importorskip("onnxruntime")
+    from fashioncaffe.onnx import export_net
+    import layers.tensor_impl.landmark_pooling_onnx  # noqa: F401  (registers the converter)
+
+    net = _deploy(tmp_path, variant)
+    rng = np.random.RandomState(1)
+    # landmarks spread over the map, some visible, some not: make the pose head's outputs vary
+    net.params["fc8_landmarks"][0].data[...] = rng.randn(*net.params["fc8_landmarks"][0].data.shape) * 0.01
+    net.params["fc8_visibility"][0].data[...] = rng.randn(*net.params["fc8_visibility"][0].data.shape) * 0.5
+    feeds = _feed(net, rng, gt=variant == "fn_gtlm")
+    outs = ["fc8_category", "fc8_attributes", "fc7_fusion"]
+    net.forward()
+    want = {b: net.blobs[b].data.copy() for b in outs + ["pool5_local"]}
+    path = tmp_path / f"{variant}.onnx"
+    export_net(net, str(path), extra_outputs=["fc7_fusion", "pool5_local"])
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    got = dict(zip(names, sess.run(None, feeds)))
+    assert np.abs(want["pool5_local"]).sum() > 0
+    for b in outs + ["pool5_local"]:
+        key = b if b in got else next(n for n in names if n.startswith(b))
+        np.testing.assert_allclose(got[key], want[b], rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+def test_topk_accuracy_caffe_rule():
+    s = np.array([[0.1, 0.5, 0.5, 0.2], [0.9, 0.05, 0.03, 0.02]])
+    assert metrics.topk_accuracy(s, [1, 0], 1) == 0.5       # tie with class 2 counts against
+    assert metrics.topk_accuracy(s, [1, 0], 2) == 1.0
+    assert metrics.topk_accuracy(s, [3, 1], 2) == 0.5
+
+
+def test_attribute_recall_and_types():
+    s = np.array([[5, 4, 3, 2, 1.0], [1, 2, 3, 4, 5.0]])
+    t = np.array([[1, 0, 0, 1, -1], [1, 1, 0, 0, 1]])
+    # top-2: image 0 -> {0, 1}: 1 hit of 2; image 1 -> {4, 3}: 1 hit of 3
+    assert metrics.attribute_recall(s, t, 2) == pytest.approx(2 / 5)
+    assert metrics.attribute_recall(s, t, 1, columns=[0, 1]) == pytest.approx(2 / 3)
+    s2 = s.copy()
+    s2[:, 0] = -np.inf                                       # an untrained attribute is never a hit
+    assert metrics.attribute_recall(s2, t, 5) == pytest.approx(3 / 5)
+
+
+def test_retrieval_topk_is_share_of_queries_with_a_hit():
+    g = np.eye(4)
+    gi = [0, 1, 2, 3]
+    q = np.array([[1, 0.1, 0, 0], [0.9, 1.0, 0, 0], [0, 0, 0, 1.0]])
+    qi = [0, 0, 2]
+    acc = metrics.retrieval_topk(q, qi, g, gi, kmax=4)
+    assert acc == [1 / 3, 2 / 3, 2 / 3, 1.0]
+
+
+def test_detection_rates():
+    gt = np.zeros((2, 16))
+    pred = gt.copy()
+    pred[0, 0] = 0.05
+    pred[1, 0] = 0.2
+    vis = np.zeros((2, 8))
+    vis[:, 0] = 1
+    rates, counts = metrics.detection_rates(pred, gt, vis, [0.0, 0.1, 0.3])
+    assert rates[0] == [0.0, 0.5, 1.0] and counts[0] == 2 and np.isnan(rates[1][0])
+
+
+def test_targets_vector_and_weights():
+    lm = np.zeros(24, np.float32)
+    lm[:8] = [0, 1, 2, 3, 0, 0, 0, 0]
+    lm[8:] = np.arange(16) * 4
+    v = targets_vector(lm, 64, np.array([1, 0, -1], np.float32), 7)
+    assert v.size == 48 + 3 + 1 and v[-1] == 7
+    np.testing.assert_allclose(v[0:4], [0, 4 / 64, 0, 0])          # landmark 1 occluded -> 0
+    np.testing.assert_array_equal(v[16:20], [1, 1, 0, 0])
+    np.testing.assert_array_equal(v[32:40], [0, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(v[40:48], [1, 0, 0, 0, 1, 1, 1, 1])
+    wp, wn = weights_for(np.array([10, 90, 0]), np.array([90, 10, 5]), [0, 2])
+    assert wp[0] == pytest.approx(5.0) and wn[0] == pytest.approx(100 / 180)
+    assert wp[1] == 0 and wn[1] == 0 and wp[2] == 0
+
+
+def test_pk_order_batches_hold_pairs():
+    rng = np.random.RandomState(0)
+    recs = [dict(item=i) for i in rng.randint(0, 30, size=200)]
+    order = pk_order(recs, 16, 4, 0)
+    assert sorted(order) == list(range(200))
+    items = np.array([recs[i]["item"] for i in order])
+    paired = 0
+    for s in range(0, 192, 16):
+        b = items[s:s + 16]
+        paired += sum((b == x).sum() >= 2 for x in b)
+    assert paired / 192 > 0.8
