@@ -45,3 +45,8 @@ reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (../shared/caf
 -include mk/*.mk
 
 .PHONY: help install test test-all reference
+
+demo: $(VENV_STAMP) ## the main job: tiny synthetic wardrobe → LMDB → train paper 000 multi-weight → mAP@50 table → ONNX → onnxruntime
+	PYTHONPATH="$(CURDIR)" $(PY) -m tools.demo --out runs/demo
+
+.PHONY: demo

@@ -161,12 +161,13 @@ class _Runner:
     def __init__(self, net, m: FastMode):
         self.net = net
         self.mode = m
-        self.device_type = net.device.type
-        self._loss_layers = set()
+        # loss layers and Python (host numpy) layers run outside autocast on float32 inputs
+        self._fp32_layers = set()
         loss_slots = {s for s, _ in net._loss_terms}
         for k, step in enumerate(net._steps):
-            if step.layer.is_loss or any(s in loss_slots for s in step.tops):
-                self._loss_layers.add(k)
+            if step.layer.is_loss or any(s in loss_slots for s in step.tops) or _is_host_layer(step.layer):
+                self._fp32_layers.add(k)
+        self._ext_cache = {}
         # source steps (inputs, data layers): run eagerly before the compiled part
         self._n_source = 0
         for step in net._steps:
@@ -187,10 +188,11 @@ class _Runner:
     def _layer_forward(self, k, step, ins):
         m = self.mode
         if m.precision == "bf16":
-            if k in self._loss_layers or _is_host_layer(step.layer):
-                with torch.autocast(device_type=self.device_type, enabled=False):
+            device_type = self.net.device.type
+            if k in self._fp32_layers:
+                with torch.autocast(device_type=device_type, enabled=False):
                     return _f32(step.layer.forward(_f32(ins)))
-            with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16):
+            with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
                 outs = step.layer.forward(ins)
             return _f32(outs)
         return step.layer.forward(ins)
@@ -247,11 +249,9 @@ class _Runner:
                 k += 1
             if k <= end:
                 ext = {}
-                for j in range(k, end + 1):
-                    for s in steps[j].bottoms:
-                        if s not in ext and not self._made_inside(s, k, j):
-                            t = slots[s]
-                            ext[s] = t if t is not None else net._slot_from_blob(s, track)
+                for s in self._external_slots(k, end):
+                    t = slots[s]
+                    ext[s] = t if t is not None else net._slot_from_blob(s, track)
                 produced = self._run_compiled(k, end, ext)
                 for j, outs in zip(range(k, end + 1), produced):
                     store(j, steps[j], outs)
@@ -266,12 +266,19 @@ class _Runner:
             loss = term if loss is None else loss + term
         return loss
 
-    def _made_inside(self, s, k0, j):
-        """Whether slot ``s`` is produced by a step in k0..j-1."""
-        for i in range(k0, j):
-            if s in self.net._steps[i].tops:
-                return True
-        return False
+    def _external_slots(self, k0, k1):
+        """Slots that steps k0..k1 read but do not produce themselves (in first-use order)."""
+        key = (k0, k1)
+        if key not in self._ext_cache:
+            made, ext = set(), []
+            for j in range(k0, k1 + 1):
+                step = self.net._steps[j]
+                for s in step.bottoms:
+                    if s not in made and s not in ext:
+                        ext.append(s)
+                made.update(step.tops)
+            self._ext_cache[key] = ext
+        return self._ext_cache[key]
 
     def _run_compiled(self, k0, k1, ext):
         if self._compiled is not None:

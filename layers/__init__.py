@@ -9,4 +9,5 @@ forward/backward.
 * :mod:`layers.weighted_sigmoid_ce` -- weighted sigmoid cross-entropy with ignored labels
   (papers 000, 001)
 * :mod:`layers.gamma_task` -- gamma-task weighting Σ_t γ_t J_t (paper 000, eq. 3 and eq. 11)
+* the other papers' layers (landmark pooling, triplet loss, ...) are documented in their own files.
 """

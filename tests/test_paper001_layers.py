@@ -9,7 +9,6 @@ import ast
 import json
 import os
 import sys
-import textwrap
 
 import numpy as np
 import pytest

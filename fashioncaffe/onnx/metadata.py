@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import os
 
 import numpy as np
@@ -159,7 +160,20 @@ def heads_from_meta(meta):
         heads.append({"head": cname, "kind": "attributes", "sizes": [K],
                       "labels": [str(n) for n in names] if isinstance(names, list) and len(names) == K else None,
                       "groups": groups, "group_mode": mode})
+    # a keyword catalogue (group -> labels) gives one head per group, for nets with an output per
+    # group (paper 000's multi-task nets: fc8_<group>)
+    catalog = meta.get("catalog")
+    if isinstance(catalog, dict):
+        for gname, labels in catalog.items():
+            if isinstance(labels, list) and labels:
+                heads.append({"head": _slug(gname), "kind": "attributes", "sizes": [len(labels)],
+                              "labels": [str(n) for n in labels], "groups": [{"name": gname, "indices":
+                              list(range(len(labels)))}], "group_mode": "multi", "exact": True})
     return heads
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 
 
 _HINTS = {"category": ("prob", "cls", "categ", "class", "fc8", "softmax"),
@@ -168,6 +182,13 @@ _HINTS = {"category": ("prob", "cls", "categ", "class", "fc8", "softmax"),
 
 def _match(output, heads, size):
     name = output.lower()
+    # per-group heads match by their slug as a whole word of the output name, the longest first
+    # ("length_of_sleeve" before "sleeve")
+    exact = [h for h in heads if h.get("exact") and size in h["sizes"] and
+             re.search(rf"(^|_){re.escape(h['head'])}(_|$)", name)]
+    if exact:
+        return max(exact, key=lambda h: len(h["head"]))
+    heads = [h for h in heads if not h.get("exact")]
     by_name = [h for h in heads if size in h["sizes"] and
                (h["head"].lower() in name or h["head"].lower()[:4] in name or
                 any(t in name for t in _HINTS.get(h["kind"], ())))]

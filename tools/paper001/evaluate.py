@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from . import config, metrics, netgen
+from . import config, metrics
 from .train import run_dir
 
 THRESHOLDS = [round(0.01 * i, 2) for i in range(0, 21)]

@@ -132,7 +132,6 @@ def fig10(data, scale, res, outdir):
         return lines + ["not run", ""]
     th = rs[0]["landmarks"]["thresholds"]
     rates = np.array([r["landmarks"]["rates"] for r in rs], dtype=float).mean(axis=0)
-    j = th.index(0.1) if 0.1 in th else len(th) // 2
     lines += ["| landmark | visible GT | rate @ 0.05 | rate @ 0.10 | rate @ 0.20 |", "|---|---|---|---|---|"]
     for l, name in enumerate(LANDMARK_NAMES):
         cnt = rs[0]["landmarks"]["visible_counts"][l]
@@ -148,7 +147,6 @@ def fig10(data, scale, res, outdir):
     _plot(os.path.join(outdir, "fig10_landmarks.png"), f"Landmark detection (measured, {scale}, {config.data_tag(data)})",
           "normalised distance", "detection rate",
           {n: (th, rates[l]) for l, n in enumerate(LANDMARK_NAMES) if not np.all(np.isnan(rates[l]))})
-    _ = j
     return lines
 
 
@@ -163,8 +161,8 @@ def _plot(path, title, xl, yl, series, marks=None):
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, (x, y) in series.items():
         ax.plot(x, y, label=name)
-    for name, (x, y) in (marks or {}).items():
-        ax.plot([x], [y], "k*", label=name)
+    for (name, (x, y)), m in zip((marks or {}).items(), "*^vsD"):
+        ax.plot([x], [y], "k" + m, label=name)
     ax.set_xlabel(xl)
     ax.set_ylabel(yl)
     ax.set_ylim(0, 1)
@@ -200,6 +198,14 @@ def claims(res):
     out.append(cmp("fn_a50", "fn_a10", "more attributes help (50 % > 10 %, category top-3)", cat3))
     out.append(cmp("fn", "fn_a10", "more attributes help (all > 10 %, in-shop top-20)", ins20))
     out.append(cmp("fn_gtlm", "fn", "better landmarks help (ground truth > estimated, category top-3)", cat3))
+    any_r = next(iter(res.values()))[0]
+    n = any_r.get("n_test_images") or 0
+    p = val("fn", cat3) if "fn" in res else 0.5
+    if n and p is not None:
+        se = 100 * float(np.sqrt(max(p * (1 - p), 1e-12) / n))
+        out.append(f"- noise level: with {n} C&A test images the standard error of a top-3 accuracy near "
+                   f"{_f(p)} % is ±{se:.1f} points (seeds: {len(next(iter(res.values())))}); "
+                   "differences below ~2 standard errors are not evidence either way.")
     out.append("")
     return out
 
