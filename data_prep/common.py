@@ -123,8 +123,47 @@ def split_of(name, val_fraction, test_fraction, seed=0):
     return "train"
 
 
+SYNTHETIC_MARKERS = ("SYNTHETIC", "WARDROBE.json", "wardrobe.json")
+# first line of the README.md the wardrobe generator writes at its root (data_prep/wardrobe/generate.py)
+SYNTHETIC_README_TAGS = ("SYNTHETIC DATA", "# Synthetic wardrobe")
+
+
+def _readme_says_synthetic(path):
+    """True when the first non-empty line of ``path`` (a README.md) declares synthetic data."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    return any(t in line for t in SYNTHETIC_README_TAGS)
+    except OSError:
+        pass
+    return False
+
+
+def synthetic_marker(root, levels=2):
+    """Path of the marker that makes ``root`` synthetic, or None.
+
+    Looks in the dataset folder and its parents up to ``levels`` levels (the wardrobe writes its
+    marker at the wardrobe root, e.g. ``W/README.md`` for ``W/DeepFashion/In-shop``): a
+    ``SYNTHETIC`` / ``WARDROBE.json`` / ``wardrobe.json`` file, or a ``README.md`` whose first line
+    says ``SYNTHETIC DATA`` / ``# Synthetic wardrobe``."""
+    d = os.path.abspath(root)
+    for _ in range(levels + 1):
+        for n in SYNTHETIC_MARKERS:
+            if os.path.exists(os.path.join(d, n)):
+                return os.path.join(d, n)
+        readme = os.path.join(d, "README.md")
+        if os.path.isfile(readme) and _readme_says_synthetic(readme):
+            return readme
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return None
+
+
 def is_synthetic(root):
-    return any(os.path.exists(os.path.join(root, n)) for n in ("SYNTHETIC", "WARDROBE.json", "wardrobe.json"))
+    return synthetic_marker(root) is not None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -270,7 +309,8 @@ def base_parser(prog, description):
     ap.add_argument("--workers", type=int, default=None, help="image decoding processes")
     ap.add_argument("--overwrite", action="store_true", help="replace existing LMDBs")
     ap.add_argument("--synthetic", action="store_true", default=None,
-                    help="mark the output as synthetic (default: detected from a SYNTHETIC/WARDROBE.json marker)")
+                    help="mark the output as synthetic (default: detected from a SYNTHETIC / WARDROBE.json marker or "
+                         "a wardrobe README.md in the root or up to 2 parent folders)")
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     return ap
 
@@ -288,8 +328,12 @@ def run_main(fn, argv, parser):
 
 
 def common_meta(args, dataset):
-    synth = args.synthetic if args.synthetic is not None else is_synthetic(args.root)
-    return {"dataset": dataset, "source": os.path.abspath(args.root), "synthetic": bool(synth)}
+    marker = synthetic_marker(args.root)
+    synth = args.synthetic if args.synthetic is not None else marker is not None
+    m = {"dataset": dataset, "source": os.path.abspath(args.root), "synthetic": bool(synth)}
+    if synth:
+        m["synthetic_marker"] = marker if marker and args.synthetic is None else "--synthetic"
+    return m
 
 
 def resolve_image(root, name, subdirs=("", "Img", "img", "images", "Img/img")):

@@ -4,9 +4,14 @@
 
 List file (default ``<root>/labels.txt``): one image per line,
 ``<image path>\\t<keyword>;<keyword>;...[\\t<split>]`` (tab-separated; keywords may contain spaces and are
-separated by ``;``; split ∈ train / val / test, else assigned by --val-fraction / --test-fraction).
-Catalogue (default ``<root>/catalog.json`` or ``catalog.txt``): JSON ``{group: [keyword, ...]}`` in group
-order, or text lines ``<group>\\t<keyword>``.  A keyword missing from the catalogue is a bad row.
+separated by ``;``).  The split (train / val / test) is the list's third column; else the image's row
+of a partition file (``--partition`` or ``<root>/partition.txt``: ``<image path>\\t<split>``; an image
+the partition file lacks is a bad row); else it is assigned by --val-fraction / --test-fraction.
+Catalogue (``--catalog`` or the first of ``<root>/catalog.json``, ``catalog.txt``,
+``keyword_catalog.json``, ``keyword_groups.txt``): JSON ``{group: [keyword, ...]}`` in group order, or
+text lines ``<group>\\t<keyword>`` (``catalog.txt``) or ``<keyword>\\t<group>`` (``keyword_groups.txt``,
+as the synthetic wardrobe writes it; groups in order of first appearance); ``--catalog-format``
+overrides the column order guessed from the file name.  A keyword missing from the catalogue is a bad row.
 images_lmdb label = 0; companions keywords_lmdb (K = #keywords: 1 present, 0 absent, −1 for every
 keyword of a group the image has no keyword in = missing) and groups_lmdb (K = #groups: index of the
 image's keyword within the group, −1 missing; the first one if several).
@@ -14,6 +19,7 @@ image's keyword within the group, −1 missing; the first one if several).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -24,11 +30,28 @@ from .common import BadRows, Record, base_parser, common_meta, find_file, finish
     split_of, write_split
 
 
-def read_catalog(path):
+CATALOG_NAMES = ["catalog.json", "catalog.txt", "keyword_catalog.json", "keyword_groups.txt"]
+
+
+def catalog_format(path, fmt="auto"):
+    """'json', 'group-keyword' or 'keyword-group' for the catalogue file ``path``."""
+    if fmt != "auto":
+        return fmt
     if path.endswith(".json"):
+        return "json"
+    base = os.path.basename(path).lower()
+    return "keyword-group" if base.startswith(("keyword_group", "keyword-group", "keywords_group")) else \
+        "group-keyword"
+
+
+def read_catalog(path, fmt="auto"):
+    """{group: [keyword, ...]} in catalogue order (see the module docstring for the formats)."""
+    fmt = catalog_format(path, fmt)
+    if fmt == "json":
         with open(path, encoding="utf-8") as f:
             cat = json.load(f)
         return {g: list(v) for g, v in cat.items()}
+    want = "<keyword>\\t<group>" if fmt == "keyword-group" else "<group>\\t<keyword>"
     cat = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -36,18 +59,35 @@ def read_catalog(path):
                 continue
             parts = line.rstrip("\r\n").split("\t")
             if len(parts) != 2:
-                raise fail(f"{path}:{lineno}: expected '<group>\\t<keyword>', got {line.strip()!r}.")
-            cat.setdefault(parts[0].strip(), []).append(parts[1].strip())
+                raise fail(f"{path}:{lineno}: expected '{want}', got {line.strip()!r}.")
+            g, kw = (parts[1], parts[0]) if fmt == "keyword-group" else (parts[0], parts[1])
+            cat.setdefault(g.strip(), []).append(kw.strip())
     return cat
+
+
+def read_partition(path, bad):
+    """{image path: split} from ``<image path>\\t<split>`` lines (a later row overrides an earlier one)."""
+    part = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) != 2:
+                bad(path, lineno, f"expected '<image>\\t<split>', got {len(parts)} column(s)", "wrong column count")
+                continue
+            part[parts[0].strip()] = parts[1].strip()
+    return part
 
 
 def convert(args):
     bad = BadRows(args.on_bad_row)
     root = args.root
     p_list = args.list or find_file(root, ["labels.txt", "list.txt", "keywords.txt"], what="keyword list")
-    p_cat = args.catalog or find_file(root, ["catalog.json", "catalog.txt", "keyword_catalog.json"],
-                                      what="keyword catalogue")
-    cat = read_catalog(p_cat)
+    p_cat = args.catalog or find_file(root, CATALOG_NAMES, what="keyword catalogue")
+    cat = read_catalog(p_cat, args.catalog_format)
+    p_part = args.partition or find_file(root, ["partition.txt"], False)
+    partition = read_partition(p_part, bad) if p_part else None
     groups = list(cat)
     kw_pos, kw_group, names = {}, {}, []
     for gi, g in enumerate(groups):
@@ -85,8 +125,15 @@ def convert(args):
             for gi, mem in enumerate(g_members):
                 if gvec[gi] < 0:
                     vec[mem] = -1
-            split = parts[2].strip() if len(parts) == 3 else split_of(img, args.val_fraction, args.test_fraction,
-                                                                       args.seed)
+            if len(parts) == 3:
+                split = parts[2].strip()
+            elif partition is not None:
+                if img not in partition:
+                    bad(p_list, lineno, f"{img} has no row in {p_part}", "unassigned")
+                    continue
+                split = partition[img]
+            else:
+                split = split_of(img, args.val_fraction, args.test_fraction, args.seed)
             if split not in ("train", "val", "test"):
                 bad(p_list, lineno, f"unknown split {split!r}", "unknown label")
                 continue
@@ -97,6 +144,10 @@ def convert(args):
     meta["label"] = {"name": "none", "note": "the Datum label is 0; keywords are in the companions"}
     meta["groups"] = groups
     meta["catalog"] = cat
+    meta["catalog_file"] = os.path.abspath(p_cat)
+    meta["split_source"] = "list column 3 where given, else " + (
+        os.path.abspath(p_part) if p_part else f"hash (val {args.val_fraction}, test {args.test_fraction}, "
+                                                f"seed {args.seed})")
     companions = {
         "keywords": {"K": len(names), "names": names, "group_of": [groups[kw_group[k][0]] for k in names],
                      "encoding": {"present": 1, "absent": 0, "group missing": -1}},
@@ -110,7 +161,13 @@ def convert(args):
 def main(argv=None):
     ap = base_parser("python -m data_prep.eclothing", __doc__.splitlines()[0])
     ap.add_argument("--list", default="")
-    ap.add_argument("--catalog", default="")
+    ap.add_argument("--catalog", default="", help="keyword catalogue (default: " + ", ".join(CATALOG_NAMES) +
+                    " in the root)")
+    ap.add_argument("--catalog-format", default="auto", choices=["auto", "json", "group-keyword", "keyword-group"],
+                    help="column order of a text catalogue (auto: keyword-group for keyword_groups*.txt, "
+                         "else group-keyword)")
+    ap.add_argument("--partition", default="", help="'<image>\\t<split>' file for rows without a split column "
+                                                     "(default: <root>/partition.txt when present)")
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--test-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)

@@ -33,30 +33,16 @@ After setup the layer's ``gamma`` attribute holds the weights (numpy, length T).
 
 This file imports only numpy, the standard library and ``caffe``, so BVLC Caffe runs it unchanged.
 """
-import ast
 import json
 
 import numpy as np
 
 import caffe
 
+from .param_str import parse_param_str
+
 MODES = ("uniform", "proportion", "smoothed")
 
-
-def parse_param_str(text):
-    text = (text or "").strip()
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise ValueError("param_str must be a JSON object or a Python dict literal, got %r" % text)
-    if not isinstance(value, dict):
-        raise ValueError("param_str must be a JSON object, got %r" % text)
-    return value
 
 
 def proportions(counts):

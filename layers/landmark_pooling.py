@@ -51,26 +51,14 @@ This file imports only numpy, the standard library and ``caffe`` (BVLC Caffe run
 fashioncaffe runs :mod:`layers.tensor_impl.landmark_pooling_t` on the device through ``tensor_path``
 and exports it to ONNX through ``onnx_converter``.
 """
-import ast
-import json
 import math
 
 import numpy as np
 
 import caffe
 
+from .param_str import parse_param_str
 
-def parse_param_str(text):
-    text = (text or "").strip()
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = ast.literal_eval(text)
-    if not isinstance(value, dict):
-        raise ValueError("param_str must be a JSON object, got %r" % text)
-    return value
 
 
 def bin_edges(k, p):

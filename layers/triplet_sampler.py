@@ -32,25 +32,13 @@ Tops:
 Imports only numpy, the standard library and ``caffe``; fashioncaffe runs
 :mod:`layers.tensor_impl.triplet_t` (``sample``) on the device through ``tensor_path``.
 """
-import ast
-import json
 
 import numpy as np
 
 import caffe
 
+from .param_str import parse_param_str
 
-def parse_param_str(text):
-    text = (text or "").strip()
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = ast.literal_eval(text)
-    if not isinstance(value, dict):
-        raise ValueError("param_str must be a JSON object, got %r" % text)
-    return value
 
 
 def select(feats, items, mode, normalize):

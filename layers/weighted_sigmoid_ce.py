@@ -45,31 +45,16 @@ Prototxt (a Python layer's loss_weight defaults to 0 in Caffe, so give it)::
 This file imports only numpy, the standard library and ``caffe``, so BVLC Caffe runs it unchanged.
 fashioncaffe runs the same formula on the device with autograd through ``tensor_path``.
 """
-import ast
 import json
 
 import numpy as np
 
 import caffe
 
+from .param_str import parse_param_str
+
 NORMALIZATIONS = ("FULL", "VALID", "BATCH_SIZE", "NONE")
 
-
-def parse_param_str(text):
-    """A layer's param_str as a dict: JSON, or a Python dict literal; empty means {}."""
-    text = (text or "").strip()
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            raise ValueError("param_str must be a JSON object or a Python dict literal, got %r" % text)
-    if not isinstance(value, dict):
-        raise ValueError("param_str must be a JSON object, got %r" % text)
-    return value
 
 
 def _load_weights_file(path):

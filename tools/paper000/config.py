@@ -44,7 +44,7 @@ SCALES = {
         arch="AlexNet-mid (conv 48-128-192-192-128, fc 1024, crop 128 of 144)", resize=144, crop=128,
         conv=(48, 128, 192, 192, 128), fc=1024, filler="msra", input_scale=0.015625,
         batch=32, test_batch=50, base_lr=0.01, momentum=0.9, weight_decay=5e-4,
-        iters={"multilabel": 160, "multitask": 360, "multiweight": 360, "ratio13": 360},
+        iters={"multilabel": 240, "multitask": 540, "multiweight": 540, "ratio13": 540},
         stepsize_frac=0.75, display=50, seeds=[1, 2, 3],
     ),
     "full": dict(
