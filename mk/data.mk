@@ -1,11 +1,14 @@
 # Data targets: the synthetic wardrobe and the converters to Caffe LMDBs.  Included by the Makefile.
 # DATA=synthetic converts the wardrobe of SCALE (generated on first use); DATA=<path> converts the
-# real dataset folder at <path> (laid out as the dataset ships, see README "Using real data").
+# real dataset folder at <path> (laid out as the dataset ships, see README "Using real data"): each
+# target reads <path>/<its folder> (DeepFashion/In-shop, JD, eClothing, ... as in the wardrobe) when
+# that folder exists, else <path> itself (so `make data-inshop DATA=/data/In-shop` works too).
+# Outputs are rewritten on every run (--overwrite), so the targets can be re-run.
 
 WARDROBE   = runs/wardrobe/$(SCALE)
 DATA_OUT   = runs/lmdb/$(if $(filter synthetic,$(DATA)),synthetic-$(SCALE),$(notdir $(abspath $(DATA))))
-data_root  = $(if $(filter synthetic,$(DATA)),$(WARDROBE)/$(1),$(DATA))
-data_synth = $(if $(filter synthetic,$(DATA)),--synthetic,)
+data_root  = $(if $(filter synthetic,$(DATA)),$(WARDROBE)/$(1),$(if $(wildcard $(DATA)/$(1)),$(DATA)/$(1),$(DATA)))
+data_synth = $(if $(filter synthetic,$(DATA)),--synthetic,) --overwrite
 
 $(WARDROBE)/README.md: | $(VENV_STAMP)
 	$(PY) -m data_prep.wardrobe --out $(WARDROBE) --size $(SCALE)

@@ -210,3 +210,128 @@ def test_eclothing(tmp_path):
     np.testing.assert_array_equal(kw[1], [1, 0, -1, -1])
     g, _ = floats(out / "train/groups_lmdb")
     np.testing.assert_array_equal(g[1], [0, -1])
+
+
+def test_eclothing_keyword_groups_and_partition(tmp_path):
+    """The wardrobe's layout: keyword_groups.txt (keyword<TAB>group) and a separate partition.txt."""
+    from data_prep import eclothing as m
+
+    root = tmp_path / "ecl"
+    for i in range(4):
+        img(root / "images" / f"{i}.jpg", seed=i)
+    (root / "keyword_groups.txt").write_text("black\tColor\nred\tColor\nshort sleeve\tLength of Sleeve\n"
+                                             "long sleeve\tLength of Sleeve\n")
+    (root / "labels.txt").write_text("images/0.jpg\tred;long sleeve\nimages/1.jpg\tblack\nimages/2.jpg\t\n"
+                                     "images/3.jpg\tred\n")
+    (root / "partition.txt").write_text("images/0.jpg\ttrain\nimages/1.jpg\ttest\nimages/2.jpg\ttrain\n")
+    out = tmp_path / "out"
+    assert m.main(["--root", str(root), "--out", str(out), "--no-progress"]) == 0
+    meta = json.loads((out / "train/meta.json").read_text())
+    assert meta["catalog"] == {"Color": ["black", "red"], "Length of Sleeve": ["short sleeve", "long sleeve"]}
+    assert meta["count"] == 2 and json.loads((out / "test/meta.json").read_text())["count"] == 1
+    assert meta["bad_rows"]["by_reason"] == {"unassigned": 1}  # images/3.jpg has no partition row
+    kw, _ = floats(out / "train/keywords_lmdb")
+    np.testing.assert_array_equal(kw[0], [0, 1, 0, 1])
+    np.testing.assert_array_equal(kw[1], [-1, -1, -1, -1])  # empty keyword list: every group missing
+    # the list's split column wins over partition.txt; an explicit --catalog-format reads catalog.txt-style
+    (root / "cat.txt").write_text("Color\tblack\nColor\tred\n")
+    (root / "l2.txt").write_text("images/1.jpg\tblack\ttrain\n")
+    out2 = tmp_path / "out2"
+    assert m.main(["--root", str(root), "--out", str(out2), "--list", str(root / "l2.txt"), "--catalog",
+                   str(root / "cat.txt"), "--no-progress"]) == 0
+    assert json.loads((out2 / "train/meta.json").read_text())["groups"] == ["Color"]
+    (root / "kg.txt").write_text("black\tColor\n")
+    assert m.read_catalog(str(root / "kg.txt"), "keyword-group") == {"Color": ["black"]}
+
+
+def test_synthetic_marker_in_parents(tmp_path):
+    from data_prep.common import is_synthetic, synthetic_marker
+
+    w = tmp_path / "w"
+    (w / "DeepFashion/In-shop").mkdir(parents=True)
+    (w / "JD").mkdir()
+    assert not is_synthetic(w / "DeepFashion/In-shop")
+    (w / "README.md").write_text("# Synthetic wardrobe (SYNTHETIC DATA - procedurally drawn)\n")
+    assert synthetic_marker(w / "DeepFashion/In-shop") == str(w / "README.md")
+    assert is_synthetic(w / "JD") and is_synthetic(w)
+    (w / "DeepFashion/In-shop/deeper").mkdir()
+    assert not is_synthetic(w / "DeepFashion/In-shop/deeper")  # 3 levels up: not looked at
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "README.md").write_text("# DeepFashion\nNot synthetic data.\n")
+    assert not is_synthetic(real)
+    (real / "SYNTHETIC").write_text("")
+    assert is_synthetic(real)
+
+
+def test_consumer_to_shop_landmarks(tmp_path):
+    from data_prep import consumer_to_shop as m
+
+    root = tmp_path / "c2s"
+    c, s = "img/TOPS/Tee/id_00000001/consumer_01.jpg", "img/TOPS/Tee/id_00000001/shop_01.jpg"
+    img(root / c, seed=1)
+    img(root / s, seed=2)
+    df_list(root / "Eval/list_eval_partition.txt", "image_pair_name_1  image_pair_name_2  item_id  evaluation_status",
+            [f"{c}  {s}  id_00000001  train"])
+    df_list(root / "Anno/list_landmarks_consumer2shop.txt",
+            "image_name  clothes_type  variation_type  landmark_visibility_1  landmark_location_x_1  "
+            "landmark_location_y_1", [f"{c}  2  1  0 010 012  0 020 012  1 009 028  2 000 000"])
+    (root / "Anno/list_item_consumer2shop.txt").write_text("1\nid_00000001\n")
+    out = tmp_path / "out"
+    assert m.main(["--root", str(root), "--out", str(out), "--no-progress"]) == 0
+    meta = json.loads((out / "train_consumer/meta.json").read_text())
+    assert meta["companions"]["landmarks"]["K"] == 24 and meta["bad_rows"]["count"] == 0
+    lm, _ = floats(out / "train_consumer/landmarks_lmdb")
+    np.testing.assert_array_equal(lm[0][:8], [3, 3, 3, 3, 0, 0, 1, 2])  # lower body: slots 4-7
+    np.testing.assert_allclose(lm[0][8 + 8:8 + 10], [10, 12])
+    lm, _ = floats(out / "train_shop/landmarks_lmdb")
+    np.testing.assert_array_equal(lm[0][:8], [3] * 8)  # no landmark row: every slot absent
+
+
+def test_inshop_attribute_names(tmp_path):
+    from data_prep import deepfashion_inshop as m
+
+    root = tmp_path / "inshop"
+    n = "img/MEN/Tees/id_00000001/01_1_front.jpg"
+    img(root / n)
+    df_list(root / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", [f"{n}  id_00000001  train"])
+    df_list(root / "Anno/list_attr_items.txt", "item_id  attribute_labels", ["id_00000001  1 -1  0"])
+    df_list(root / "Anno/list_attr_cloth.txt", "attribute_name  attribute_type",
+            ["floral print      1", "a-line            3", "long sleeve       4"])
+    out = tmp_path / "out"
+    assert m.main(["--root", str(root), "--out", str(out), "--no-progress"]) == 0
+    att = json.loads((out / "train/meta.json").read_text())["companions"]["attributes"]
+    assert att["names"] == ["floral print", "a-line", "long sleeve"]
+    assert att["types"] == ["texture", "shape", "part"]
+    # the published In-shop file has names only (one per row, header 'attribute_name')
+    df_list(root / "Anno/list_attr_cloth.txt", "attribute_name", ["floral print", "a-line", "long sleeve"])
+    assert m.main(["--root", str(root), "--out", str(tmp_path / "o2"), "--no-progress"]) == 0
+    att = json.loads((tmp_path / "o2/train/meta.json").read_text())["companions"]["attributes"]
+    assert att["names"] == ["floral print", "a-line", "long sleeve"] and "types" not in att
+    # a name count that disagrees with the values is reported, and the names are left out
+    df_list(root / "Anno/list_attr_cloth.txt", "attribute_name", ["floral print"])
+    assert m.main(["--root", str(root), "--out", str(tmp_path / "o3"), "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "o3/train/meta.json").read_text())
+    assert "names" not in meta["companions"]["attributes"] and meta["bad_rows"]["by_reason"] == {"count mismatch": 1}
+
+
+def test_shopping100k_partition_and_groups(tmp_path):
+    from data_prep import shopping100k as m
+
+    root = tmp_path / "shop"
+    for i in range(3):
+        img(root / "images" / f"{i}.jpg", seed=i)
+    (root / "labels.csv").write_text("image,category,color\nimages/0.jpg,tee,red\nimages/1.jpg,dress,\n"
+                                     "images/2.jpg,tee,blue\n")
+    (root / "partition.csv").write_text("image,split\nimages/0.jpg,train\nimages/1.jpg,test\n")
+    (root / "attribute_groups.csv").write_text("group,kind,values\ncategory,general,tee|dress\n"
+                                               "color,special,red|blue|green\n")
+    out = tmp_path / "out"
+    assert m.main(["--root", str(root), "--out", str(out), "--no-progress"]) == 0
+    meta = json.loads((out / "train/meta.json").read_text())
+    assert meta["values"] == {"category": ["tee", "dress"], "color": ["red", "blue", "green"]}
+    assert meta["kinds"] == {"category": "general", "color": "special"}
+    assert meta["count"] == 1 and meta["bad_rows"]["by_reason"] == {"unassigned": 1}
+    assert json.loads((out / "test/meta.json").read_text())["count"] == 1
+    oh, _ = floats(out / "test/onehot_lmdb")
+    np.testing.assert_array_equal(oh[0], [0, 1, -1, -1, -1])
