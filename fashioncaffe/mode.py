@@ -17,6 +17,10 @@ def set_mode_gpu() -> None:
         raise fail("set_mode_gpu: no CUDA device is visible to PyTorch (torch.cuda.is_available() is False). "
                    "Install the CUDA build of PyTorch on a machine with an NVIDIA GPU, or use CPU mode.")
     _state["gpu"] = True
+    # float32 means float32: PyTorch lets cuDNN use TF32 by default, Caffe never does
+    # (`--precision tf32` turns it on deliberately)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def set_device(device_id: int) -> None:

@@ -27,7 +27,8 @@ A batch larger than a slot (ImageData without new_height/new_width and images of
 uncropped) still works: its pixels are sent through the pipe instead.
 
 The worker count comes from :func:`set_num_workers` or the ``FASHIONCAFFE_DATA_WORKERS``
-environment variable; default ``min(4, cpus − 1)`` (at least 1).  ``FASHIONCAFFE_DATA_START``
+environment variable; default ``min(4, cpus − 1)``, and 0 (decode in the training process) on
+machines with two CPUs or fewer, where a worker only competes with the trainer for a core.  ``FASHIONCAFFE_DATA_START``
 chooses the multiprocessing start method (default ``fork``).
 """
 from __future__ import annotations
@@ -47,6 +48,8 @@ from .transform import augment_batch, batch_rng
 __all__ = ["BatchMaker", "Prefetcher", "set_num_workers", "default_num_workers", "close_all"]
 
 _config = {"workers": None}
+#: seconds a live worker may stay silent before the prefetcher gives up with an error
+STALL_SECONDS = float(os.environ.get("FASHIONCAFFE_DATA_STALL_SECONDS", "300"))
 _live: "weakref.WeakSet[Prefetcher]" = weakref.WeakSet()
 
 
@@ -65,7 +68,9 @@ def default_num_workers() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus - 1))
+    if cpus <= 2:
+        return 0
+    return min(4, cpus - 1)
 
 
 class BatchMaker:
@@ -308,10 +313,17 @@ class Prefetcher:
 
     def _receive_from(self, w):
         conn = self._conns[w]
+        waited = 0.0
         while not conn.poll(0.5):
+            waited += 0.5
             p = self._procs[w]
             if not p.is_alive():
                 raise fail(f"{self.maker.what}: data worker process {p.pid} died (exit code {p.exitcode}).")
+            if waited >= STALL_SECONDS:
+                # a worker that is alive but silent this long will not answer: fail loudly, never hang
+                raise fail(f"{self.maker.what}: data worker process {p.pid} has produced nothing for "
+                           f"{STALL_SECONDS:.0f} s (waiting for batch {self.next_batch}). Set "
+                           "FASHIONCAFFE_DATA_WORKERS=0 to decode in the training process.")
         try:
             b, slot, meta, err = conn.recv()
         except (EOFError, OSError) as e:
