@@ -43,3 +43,14 @@ paper000-nets: $(VENV_STAMP)
 # the committed nets/solvers must equal the generator's output
 paper000-check: $(VENV_STAMP)
 	$(P000_PY) -m tools.paper000.netgen --check
+
+# one-line descriptions for `make help`
+paper000-table2: ## paper 000 Table II: mAP@50 per group, multi-label vs multi-task vs multi-weight AlexNet
+paper000-table3: ## paper 000 Table III: Table II plus the eq. 11 "1/3 ratio" smoothed weights
+paper000-table4: ## paper 000 Table IV: Coat vs Pantsuit at a 10:1 ratio
+paper000-table5: ## paper 000 Table V: Length of Sleeve vs Sleeve at a 10:1 ratio
+paper000-fig2: ## paper 000 Fig. 2: per-group mAP@50 bars of the four methods
+paper000: ## paper 000: every table and the figure
+paper000-data: ## paper 000: wardrobe / e-Clothing list -> LMDBs for every experiment
+paper000-nets: ## paper 000: regenerate prototxt/paper000 and solvers/paper000 (NetSpec)
+paper000-check: ## paper 000: check the committed nets equal the generator's output
