@@ -1,5 +1,7 @@
 # Paper 001 — DeepFashion / FashionNet (Liu et al., CVPR 2016): Table 2, Fig. 8, 9, 10.
-#   make paper001 SCALE=tiny|small|full DATA=synthetic|<DeepFashion root> GPU=<ids> [P001_WEIGHTS=vgg16.caffemodel]
+#   make paper001 SCALE=ci|tiny|small|full DATA=synthetic|<DeepFashion root> GPU=<ids> [P001_WEIGHTS=vgg16.caffemodel]
+# SCALE=ci: tiny's net and data, a handful of iterations, variants fn + global: an end-to-end smoke run
+# (~2 min on 2 CPU cores; tests/test_paper001_e2e.py runs the same steps in a temporary folder).
 # Results: runs/paper001/<data>-<scale>/ (report.md, table2.md, fig8_inshop.png/.csv, fig9_c2s.*, fig10_*).
 # Every step is resumable: data and finished training stages are reused.
 

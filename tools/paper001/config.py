@@ -7,6 +7,11 @@ tiny   "VGG-16-narrow/16": VGG-16's topology (13 conv 3×3 in 5 stages, max-pool
 small  "VGG-16-narrow/4": 16-32-64-128-128 filters, fc 512, input 128; CPU demo.
 full   VGG-16 exactly (64-128-256-512-512, fc 4096, input 224), initialisable from BVLC's
        VGG_ILSVRC_16_layers.caffemodel (``--weights``; see tools/paper001/vgg_init.py).
+ci     the tiny net and tiny wardrobe data (shared with tiny: ``data_scale``) with a handful of
+       iterations per stage, trained for the ``variants`` fn and global only (the default of
+       train / evaluate at this scale): an end-to-end smoke test of the whole pipeline, about 2 min
+       on 2 CPU cores (tests/test_paper001_e2e.py; its numbers mean nothing).  Its nets are
+       generated into the run folders, not committed.
 
 Narrow scales use MSRA fillers and scale mean-subtracted pixels by 1/64; full scale keeps VGG's
 raw pixel range.
@@ -75,6 +80,9 @@ SCALES = {
                  ft_batch=32, pk=4, base_lr=0.001, momentum=0.9, weight_decay=5e-4,
                  iters=dict(step1=10000, step2=20000, ft=20000), rounds=2, display=100, seeds=[1]),
 }
+# "ci": the tiny net and data, a handful of iterations, two variants (see the module docstring)
+SCALES["ci"] = dict(SCALES["tiny"], iters=dict(step1=2, step2=3, ft=2), display=1, data_scale="tiny",
+                    variants=["global", "fn"], smoke=True)
 COMMITTED_SCALES = ["tiny", "small", "full"]
 RUNS_ROOT = "runs/paper001"
 
@@ -89,13 +97,23 @@ def data_tag(data: str) -> str:
     return "real-" + slug(os.path.basename(os.path.normpath(data)))
 
 
+def data_scale(scale: str) -> str:
+    """The scale whose data a scale reads (ci reads tiny's)."""
+    return SCALES[scale].get("data_scale", scale)
+
+
 def data_root(data: str, scale: str) -> str:
     """Converted + adapted data of a source at a scale (relative to the repository root)."""
-    return f"{RUNS_ROOT}/data/{data_tag(data)}-{scale}"
+    return f"{RUNS_ROOT}/data/{data_tag(data)}-{data_scale(scale)}"
 
 
 def run_root(data: str, scale: str, seed: int) -> str:
     return f"{RUNS_ROOT}/{data_tag(data)}-{scale}/seed{seed}"
+
+
+def scale_variants(scale: str):
+    """The variants trained / evaluated at a scale by default (every variant but at ci)."""
+    return list(SCALES[scale].get("variants", VARIANTS))
 
 
 def stages(variant: str, rounds: int):

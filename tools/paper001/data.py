@@ -75,8 +75,8 @@ def convert(data, scale, droot, seed=0, workers=None):
     if synthetic:
         wroot = os.path.join(droot, "wardrobe")
         if not os.path.exists(os.path.join(wroot, "README.md")):
-            _run([sys.executable, "-m", "data_prep.wardrobe", "--out", wroot, "--size", scale, "--seed", str(seed),
-                  "--quiet"] + (["--workers", str(workers)] if workers else []))
+            _run([sys.executable, "-m", "data_prep.wardrobe", "--out", wroot, "--size", config.data_scale(scale),
+                  "--seed", str(seed), "--quiet"] + (["--workers", str(workers)] if workers else []))
         root = wroot
     else:
         root = data

@@ -153,14 +153,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="tiny", choices=list(config.SCALES))
     ap.add_argument("--data", default="synthetic")
-    ap.add_argument("--variants", default=",".join(config.VARIANTS))
+    ap.add_argument("--variants", default="", help="comma-separated (default: the scale's variants)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gpu", default="")
     a = ap.parse_args(argv)
     sys.path.insert(0, os.getcwd())
     gpus = [int(x) for x in a.gpu.split(",") if x.strip()]
     for seed in ([a.seed] if a.seed else config.SCALES[a.scale]["seeds"]):
-        for v in [x for x in a.variants.split(",") if x]:
+        for v in [x for x in (a.variants or ",".join(config.scale_variants(a.scale))).split(",") if x]:
             r = evaluate_variant(a.data, a.scale, seed, v, gpus)
             print(f"{v}: category top3 {r['category']['top3']:.3f}, attributes all top3 "
                   f"{r['attributes']['all_top3']:.3f}, in-shop top20 {r['inshop']['topk'][19]:.3f}")

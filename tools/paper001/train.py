@@ -109,7 +109,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="tiny", choices=list(config.SCALES))
     ap.add_argument("--data", default="synthetic")
-    ap.add_argument("--variants", default=",".join(config.VARIANTS))
+    ap.add_argument("--variants", default="", help="comma-separated (default: the scale's variants)")
     ap.add_argument("--seed", type=int, default=0, help="0: the scale's seeds")
     ap.add_argument("--gpu", default="")
     ap.add_argument("--weights", default="", help="initial weights (BVLC VGG-16 caffemodel or a FashionNet one)")
@@ -118,7 +118,7 @@ def main(argv=None):
     gpus = [int(g) for g in a.gpu.split(",") if g.strip()]
     seeds = [a.seed] if a.seed else config.SCALES[a.scale]["seeds"]
     for seed in seeds:
-        for v in [x for x in a.variants.split(",") if x]:
+        for v in [x for x in (a.variants or ",".join(config.scale_variants(a.scale))).split(",") if x]:
             w = a.weights or None
             if w:
                 from .vgg_init import maybe_map_vgg
