@@ -11,7 +11,6 @@ SCALE      ?= tiny
 DATA       ?= synthetic
 GPU        ?=
 SEEDS      ?=
-WORK       ?= work
 # pip arguments for torch; override e.g. TORCH_SPEC="torch --index-url <your CPU wheel index>"
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; \
                 then echo "torch>=2.1"; else echo "torch==2.13.0"; fi)
@@ -19,7 +18,7 @@ TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 
 .DEFAULT_GOAL := help
 
 help: ## list the targets with a one-line description
-	@echo "fashioncaffe targets (variables: SCALE=tiny|small|full DATA=synthetic|<path> GPU=<ids> WORK=$(WORK))"
+	@echo "fashioncaffe targets (variables: SCALE=tiny|small|full DATA=synthetic|<path> GPU=<ids>)"
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
 
