@@ -1,41 +1,12 @@
 """Common, shape and in-memory data layers: formulas, Caffe's conventions (ties, legacy fields,
 layouts), finite-difference gradients, and the BVLC Caffe reference cases for them."""
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
-from google.protobuf import text_format
 
-import fashioncaffe
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.layers import TEST, layer_class
-from fashioncaffe.proto import caffe_pb2
 
-REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "caffe_reference")
-
-
-def make(text, bottom_shapes, phase=TEST):
-    lp = text_format.Parse(text, caffe_pb2.LayerParameter())
-    layer = layer_class(lp.type, lp.name)(lp, phase, "cpu")
-    layer.check_counts(len(lp.bottom), len(lp.top))
-    layer.setup([tuple(s) for s in bottom_shapes])
-    tops = layer.reshape([tuple(s) for s in bottom_shapes])
-    return layer, tops
-
-
-def gradcheck_layer(layer, inputs, params=True):
-    ps = [b.tensor.detach().double().requires_grad_() for b in layer.blobs] if params else []
-    n = len(inputs)
-
-    def fn(*args):
-        for b, p in zip(layer.blobs, args[n:]):
-            b._data._tensor = p
-        outs = layer.forward(list(args[:n]))
-        return tuple(o for o in outs if o.requires_grad)
-
-    return torch.autograd.gradcheck(fn, tuple(inputs) + tuple(ps), eps=1e-6, atol=1e-6, rtol=1e-4)
+from layer_testing import gradcheck_layer, make, reference_case_problems
 
 
 def rand(*shape, seed=0):
@@ -309,13 +280,7 @@ CASES = ["eltwise_ops", "concat_slice_split", "reduction", "argmax_forward", "so
 
 @pytest.mark.parametrize("case", CASES)
 def test_reference_case(case):
-    d = os.path.join(REF, "layers", case)
-    if not os.path.isdir(d):
+    problems = reference_case_problems(case)
+    if problems is None:
         pytest.skip(f"reference case {case} not available")
-    sys.path.insert(0, REF)
-    try:
-        import check
-    finally:
-        sys.path.remove(REF)
-    fashioncaffe.set_mode_cpu()
-    assert check.check_layer_case(fashioncaffe, d, 1e-4, 1e-5) == []
+    assert problems == []

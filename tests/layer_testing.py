@@ -1,0 +1,51 @@
+"""Helpers the layer tests share: build one engine layer from LayerParameter text, check its gradients
+by finite differences, and replay a BVLC Caffe reference case through check.py."""
+import os
+import sys
+
+import torch
+from google.protobuf import text_format
+
+import fashioncaffe
+from fashioncaffe.layers import TEST, layer_class
+from fashioncaffe.proto import caffe_pb2
+
+REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "caffe_reference")
+
+
+def make(text, bottom_shapes, phase=TEST):
+    """(layer, top shapes) for a LayerParameter written in prototxt text, set up on these bottoms."""
+    lp = text_format.Parse(text, caffe_pb2.LayerParameter())
+    layer = layer_class(lp.type, lp.name)(lp, phase, "cpu")
+    layer.check_counts(len(lp.bottom), len(lp.top))
+    layer.setup([tuple(s) for s in bottom_shapes])
+    tops = layer.reshape([tuple(s) for s in bottom_shapes])
+    return layer, tops
+
+
+def gradcheck_layer(layer, inputs, params=True):
+    """torch.autograd.gradcheck of the layer's forward w.r.t. its float64 inputs (and parameters)."""
+    ps = [b.tensor.detach().double().requires_grad_() for b in layer.blobs] if params else []
+    n = len(inputs)
+
+    def fn(*args):
+        for b, p in zip(layer.blobs, args[n:]):
+            b._data._tensor = p
+        outs = layer.forward(list(args[:n]))
+        return tuple(o for o in outs if o.requires_grad)
+
+    return torch.autograd.gradcheck(fn, tuple(inputs) + tuple(ps), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def reference_case_problems(case):
+    """check.py's list of mismatches for one recorded layer case (None when the case is absent)."""
+    d = os.path.join(REF, "layers", case)
+    if not os.path.isdir(d):
+        return None
+    sys.path.insert(0, REF)
+    try:
+        import check
+    finally:
+        sys.path.remove(REF)
+    fashioncaffe.set_mode_cpu()
+    return check.check_layer_case(fashioncaffe, d, 1e-4, 1e-5)
