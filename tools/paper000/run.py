@@ -49,7 +49,7 @@ def prepare_data(scale, data, force=False, workers=None):
         ecl = os.path.join(wd, "eClothing")
         if not os.path.isfile(os.path.join(ecl, "labels.txt")):
             log(f"generating the synthetic wardrobe ({scale}) in {wd}")
-            cmd = [PY, "-m", "data_prep.wardrobe", "--out", wd, "--size", cfg.get("data_scale", scale), "--quiet"]
+            cmd = [PY, "-m", "data_prep.wardrobe", "--out", wd, "--size", cfg.get("data_scale", scale)]
             if workers:
                 cmd += ["--workers", str(workers)]
             subprocess.run(cmd, check=True)
@@ -194,7 +194,7 @@ def run_one(scale, data, dataset, variant, seed, gpus, force=False):
     t0 = time.time()
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.path.join(rdir, "train.log"), "w") as lf:
-        p = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT)
+        p = _train_showing_progress(cmd, lf, iters)
     t_train = time.time() - t0
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_train = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
@@ -219,6 +219,20 @@ def run_one(scale, data, dataset, variant, seed, gpus, force=False):
     with open(res_path, "w") as f:
         json.dump(res, f, indent=1)
     return res
+
+
+def _train_showing_progress(cmd, log_file, iters):
+    """Run the training command with its whole log in ``log_file`` and its loss lines on the console."""
+    import re
+
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    for line in p.stdout:
+        log_file.write(line)
+        m = re.search(r"Iteration (\d+), loss = (\S+)", line)
+        if m:
+            log(f"  iteration {m.group(1)}/{iters}, loss {m.group(2)}")
+    p.wait()
+    return p
 
 
 def chance_map(ddir, dim=64, seed=0):
