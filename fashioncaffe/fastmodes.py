@@ -217,21 +217,12 @@ class _Runner:
         slots = net._slots
         track = grad and torch.is_grad_enabled()
         retain = net._retain and track
-        blobs = net.blobs
-        names = net._slot_names
         if start == 0:
             for i in range(len(slots)):
                 slots[i] = None
 
         def store(k, step, outs):
-            for s, t in zip(step.tops, outs):
-                if retain and t.requires_grad and not t.is_leaf:
-                    t.retain_grad()
-                slots[s] = t
-                blobs[names[s]].set_tensor(t)
-            if not retain:
-                for s in net._superseded[k]:
-                    slots[s] = None
+            net._store_tops(k, step, outs, retain)
 
         with torch.set_grad_enabled(track):
             k = start

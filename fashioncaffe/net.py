@@ -23,7 +23,7 @@ import torch
 from . import mode
 from .blob import Blob
 from .errors import fail
-from .layers.base import TRAIN, TEST, layer_class
+from .layers.base import TRAIN, layer_class
 from .pylayer import PythonLayer
 
 
@@ -309,8 +309,6 @@ class Net:
         slots = self._slots
         track = grad and torch.is_grad_enabled()
         retain = self._retain and track
-        blobs = self.blobs
-        names = self._slot_names
         if start == 0:
             for i in range(len(slots)):
                 slots[i] = None
@@ -327,15 +325,7 @@ class Net:
                     if t is None:  # produced before `start`, or fed by the user through the blob
                         t = self._slot_from_blob(s, track)
                     ins.append(t)
-                outs = step.layer.forward(ins)
-                for s, t in zip(step.tops, outs):
-                    if retain and t.requires_grad and not t.is_leaf:
-                        t.retain_grad()
-                    slots[s] = t
-                    blobs[names[s]].set_tensor(t)
-                if not retain:
-                    for s in self._superseded[k]:
-                        slots[s] = None
+                self._store_tops(k, step, step.layer.forward(ins), retain)
         self._graph_alive = track
         loss = None
         for s, w in self._loss_terms:
@@ -345,6 +335,19 @@ class Net:
             term = t.sum() * w if w != 1.0 else t.sum()
             loss = term if loss is None else loss + term
         return loss
+
+    def _store_tops(self, k, step, outs, retain):
+        """Record step k's tops in their slots and blobs; without retained diffs, release the slots
+        its in-place tops superseded."""
+        slots, blobs, names = self._slots, self.blobs, self._slot_names
+        for s, t in zip(step.tops, outs):
+            if retain and t.requires_grad and not t.is_leaf:
+                t.retain_grad()
+            slots[s] = t
+            blobs[names[s]].set_tensor(t)
+        if not retain:
+            for s in self._superseded[k]:
+                slots[s] = None
 
     def _slot_from_blob(self, s, track):
         blob = self.blobs[self._slot_names[s]]
