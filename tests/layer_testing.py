@@ -3,6 +3,7 @@ by finite differences, and replay a BVLC Caffe reference case through check.py."
 import os
 import sys
 
+import numpy as np
 import torch
 from google.protobuf import text_format
 
@@ -49,3 +50,25 @@ def reference_case_problems(case):
         sys.path.remove(REF)
     fashioncaffe.set_mode_cpu()
     return check.check_layer_case(fashioncaffe, d, 1e-4, 1e-5)
+
+
+class FBlob:
+    """A float64 stand-in for a pycaffe Blob (data, diff, shape, count, reshape), for driving the
+    papers' Python layers' numpy path directly."""
+
+    def __init__(self, arr):
+        self.data = np.array(arr, dtype=np.float64)
+        self.diff = np.zeros_like(self.data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def count(self):
+        return self.data.size
+
+    def reshape(self, *shape):
+        if self.data.shape != tuple(shape):
+            self.data = np.zeros(shape)
+            self.diff = np.zeros(shape)

@@ -26,26 +26,7 @@ from layers.gamma_task import GammaTaskWeighting, gamma_from_counts, smoothed, p
 from layers.tensor_impl import weighted_sigmoid_ce as wsce_t, gamma_task as gamma_t  # noqa: E402
 
 
-class FBlob:
-    """A float64 stand-in for a pycaffe Blob (data, diff, shape, count, reshape)."""
-
-    def __init__(self, arr):
-        self.data = np.array(arr, dtype=np.float64)
-        self.diff = np.zeros_like(self.data)
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def count(self):
-        return self.data.size
-
-    def reshape(self, *shape):
-        if self.data.shape != tuple(shape):
-            self.data = np.zeros(shape)
-            self.diff = np.zeros(shape)
-
+from layer_testing import FBlob  # noqa: E402
 
 def make(cls, param, bottoms):
     layer = cls()

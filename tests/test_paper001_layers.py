@@ -26,24 +26,7 @@ from layers.triplet_sampler import TripletSampler, select  # noqa: E402
 from layers.tensor_impl import landmark_pooling_t as lp_t, triplet_t  # noqa: E402
 
 
-class FBlob:
-    def __init__(self, arr):
-        self.data = np.array(arr, dtype=np.float64)
-        self.diff = np.zeros_like(self.data)
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def count(self):
-        return self.data.size
-
-    def reshape(self, *shape):
-        if self.data.shape != tuple(shape):
-            self.data = np.zeros(shape)
-            self.diff = np.zeros(shape)
-
+from layer_testing import FBlob  # noqa: E402
 
 def make(cls, param, bottoms, ntop=1):
     layer = cls()
