@@ -73,7 +73,7 @@ SCALES = {
     "small": dict(arch="VGG-16-narrow/4 (conv 16-32-64-128-128, fc 512, input 128)", size=128,
                   conv=(16, 32, 64, 128, 128), fc=512, fc_local=256, filler="msra", input_scale=0.015625,
                   window=3, pooled=2, batch=32, ft_batch=32, pk=4, base_lr=0.01, momentum=0.9,
-                  weight_decay=5e-4, iters=dict(step1=300, step2=600, ft=500), rounds=2, display=50,
+                  weight_decay=5e-4, iters=dict(step1=150, step2=250, ft=300), rounds=2, display=50,
                   seeds=[1]),
     "full": dict(arch="VGG-16 (input 224)", size=224, conv=(64, 128, 256, 512, 512), fc=4096,
                  fc_local=1024, filler="gaussian", input_scale=1.0, window=4, pooled=2, batch=32,
