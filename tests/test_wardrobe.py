@@ -234,3 +234,21 @@ def test_tiny_full_pipeline(tmp_path):
     assert r["clothes type"]["accuracy"] > r["clothes type"]["chance"] + 0.25
     assert r["colour"]["accuracy"] > r["colour"]["chance"] + 0.4
     assert r["sleeve length"]["accuracy"] > r["sleeve length"]["chance"] + 0.1
+
+
+def test_ensure_reuses_a_complete_wardrobe_and_refuses_another(mini, monkeypatch):
+    """The papers' pipelines share one wardrobe per size and seed: ``ensure`` leaves a complete one
+    alone (nothing regenerated), and names the folder when it holds another seed or size."""
+    import importlib
+
+    from data_prep.wardrobe import default_dir, ensure
+
+    gen_module = importlib.import_module("data_prep.wardrobe.generate")
+
+    monkeypatch.setattr(gen_module, "generate", lambda *a, **k: pytest.fail("regenerated a complete wardrobe"))
+    assert ensure(mini["root"], "tiny", seed=3) == mini["root"]
+    with pytest.raises(SystemExit, match=r"README.md: this folder holds a wardrobe of another size or seed"):
+        ensure(mini["root"], "tiny", seed=0)
+    with pytest.raises(SystemExit, match="wanted size 'small'"):
+        ensure(mini["root"], "small", seed=3)
+    assert default_dir("small") == "runs/wardrobe/small" and default_dir("tiny", 2) == "runs/wardrobe/tiny-seed2"

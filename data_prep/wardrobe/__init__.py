@@ -4,7 +4,7 @@ real datasets' file formats (DeepFashion, JD AI Fashion, e-Clothing-style, Shopp
     from data_prep.wardrobe import generate
     paths = generate("/tmp/wardrobe", size="tiny", seed=0)
 """
-from .generate import generate
+from .generate import default_dir, ensure, generate
 from .plan import SIZES
 
-__all__ = ["generate", "SIZES"]
+__all__ = ["generate", "ensure", "default_dir", "SIZES"]

@@ -321,15 +321,35 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
         "JD": len(jd_rows), "eClothing": len(ecl_rows), "Shopping100k": len(shp_rows),
         "unique images": len(shots), "items": n_items,
     }
+    sheet = contact_sheet(out, items, shots, results, paths, S)
+    # README.md last: its presence marks a complete wardrobe (see ensure)
     _write_readme(out, size, seed, S, wrong_label_rate, missing_rate, counts, len(attr_names),
                   ecl_prob)
-    sheet = contact_sheet(out, items, shots, results, paths, S)
     return {
         "root": out, "deepfashion_category": os.path.join(out, DF),
         "deepfashion_inshop": os.path.join(out, IS), "deepfashion_c2s": os.path.join(out, CS),
         "jd": os.path.join(out, "JD"), "eclothing": e, "shopping100k": f"{out}/Shopping100k",
         "readme": f"{out}/README.md", "contact_sheet": sheet, "counts": counts,
     }
+
+
+def default_dir(size, seed=0):
+    """Where the make targets keep the wardrobe of a size and seed (relative to the repository root)."""
+    return f"runs/wardrobe/{size}" + ("" if seed == 0 else f"-seed{seed}")
+
+
+def ensure(out, size, seed=0, workers=None, progress=True):
+    """The wardrobe at ``out``: generated there unless a complete one (its README.md, written last) of
+    the same size and seed is already there, so the papers' pipelines share one copy."""
+    readme = os.path.join(out, "README.md")
+    if os.path.isfile(readme):
+        text = open(readme).read()
+        if f"- size: `{size}`" not in text or f"- seed: `{seed}`" not in text:
+            raise SystemExit(f"{readme}: this folder holds a wardrobe of another size or seed (wanted size "
+                             f"{size!r}, seed {seed}); remove the folder or point the pipeline elsewhere.")
+        return out
+    generate(out, size=size, seed=seed, workers=workers, progress=progress)
+    return out
 
 
 def _write_readme(out, size, seed, S, w, m, counts, n_attr, prob):

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from data_prep import wardrobe
+
 from . import config, data as pdata, netgen
 
 PY = sys.executable
@@ -38,21 +40,19 @@ def log(msg):
 # ----------------------------------------------------------------------------------------------
 # data
 def wardrobe_dir(scale):
-    return os.environ.get("P000_WARDROBE") or f"runs/wardrobe/{scale}"
+    return os.environ.get("P000_WARDROBE") or wardrobe.default_dir(scale)
 
 
 def prepare_data(scale, data, force=False, workers=None):
     """Make every dataset dir of this source/scale (LMDB links + stats.json); returns their paths."""
     cfg = config.SCALES[scale]
     if data in ("", "synthetic"):
-        wd = wardrobe_dir(cfg.get("data_scale", scale))
+        size = cfg.get("data_scale", scale)
+        wd = wardrobe_dir(size)
+        if not os.path.isfile(os.path.join(wd, "README.md")):
+            log(f"generating the synthetic wardrobe ({size}) in {wd}")
+        wardrobe.ensure(wd, size, workers=workers)
         ecl = os.path.join(wd, "eClothing")
-        if not os.path.isfile(os.path.join(ecl, "labels.txt")):
-            log(f"generating the synthetic wardrobe ({scale}) in {wd}")
-            cmd = [PY, "-m", "data_prep.wardrobe", "--out", wd, "--size", cfg.get("data_scale", scale)]
-            if workers:
-                cmd += ["--workers", str(workers)]
-            subprocess.run(cmd, check=True)
     else:
         ecl = data
     root = config.data_root(data, scale)

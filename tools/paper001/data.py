@@ -2,8 +2,9 @@
 
     python -m tools.paper001.data --data synthetic|<DeepFashion root> --scale tiny [--seed 0]
 
-1. ``DATA=synthetic``: ``python -m data_prep.wardrobe --size <scale>`` writes DeepFashion's three
-   benchmarks in their published formats; ``DATA=<path>``: a folder holding
+1. ``DATA=synthetic``: the synthetic wardrobe of the scale (``runs/wardrobe/<scale>``, shared with
+   ``make wardrobe`` and paper 000; generated when missing) has DeepFashion's three benchmarks in their
+   published formats; ``DATA=<path>``: a folder holding
    ``Category_and_Attribute/`` (or ``Category and Attribute Prediction Benchmark/``), ``In-shop/`` and
    ``Consumer-to-shop/`` as published.
 2. The converters (``data_prep.deepfashion_category`` / ``deepfashion_inshop`` / ``consumer_to_shop``)
@@ -69,18 +70,18 @@ def find_benchmarks(root):
     return out
 
 
-def convert(data, scale, droot, seed=0, workers=None):
+def convert(data, scale, droot, seed=0, workers=None, root="."):
     cfg = config.SCALES[scale]
     synthetic = data in ("", "synthetic")
     if synthetic:
-        wroot = os.path.join(droot, "wardrobe")
-        if not os.path.exists(os.path.join(wroot, "README.md")):
-            _run([sys.executable, "-m", "data_prep.wardrobe", "--out", wroot, "--size", config.data_scale(scale),
-                  "--seed", str(seed), "--quiet"] + (["--workers", str(workers)] if workers else []))
-        root = wroot
+        from data_prep import wardrobe
+
+        size = config.data_scale(scale)
+        source = wardrobe.ensure(os.path.join(root, wardrobe.default_dir(size, seed)), size, seed,
+                                 workers=workers)
     else:
-        root = data
-    bm = find_benchmarks(root)
+        source = data
+    bm = find_benchmarks(source)
     mods = {"cat": "data_prep.deepfashion_category", "inshop": "data_prep.deepfashion_inshop",
             "c2s": "data_prep.consumer_to_shop"}
     for k, mod in mods.items():
@@ -218,7 +219,7 @@ def prepare(data, scale, seed=0, workers=None, root="."):
     if os.path.exists(done):
         print(f"{droot}/p001 is up to date")
         return droot
-    bm = convert(data, scale, droot, seed, workers)
+    bm = convert(data, scale, droot, seed, workers, root)
     conv = os.path.join(droot, "conv")
     p = os.path.join(droot, "p001")
     os.makedirs(p, exist_ok=True)

@@ -3,11 +3,13 @@
     python -m tools.paper001.vgg_init --vgg VGG_ILSVRC_16_layers.caffemodel --scale full --variant fn \
         --out fn_init.caffemodel
 
-conv1_1 … conv4_3 and the global branch's conv5_1 … conv5_3 share VGG's names and are copied by
-name, as Caffe does; in addition VGG's conv5_x go to the pose branch (conv5_pose_x), fc6 to
-fc6_global and fc6_pose, and fc7 to fc7_pose when the shapes agree (full scale, input 224).
-fc6_local, fc7_fusion and the output layers keep their fillers.  A caffemodel that is not VGG-16
-(no conv5_3 / fc7 layer) is returned unchanged (it is taken to be FashionNet weights already).
+The written caffemodel holds only the layers that come from VGG-16: conv1_1 … conv4_3 and the global
+branch's conv5_1 … conv5_3 (same names as VGG's), the pose branch's conv5_pose_x (from VGG's conv5_x),
+fc6_global and fc6_pose (from fc6) and fc7_pose (from fc7), each where the shapes agree (all of them at
+full scale, input 224).  Training copies it by layer name as Caffe does, so fc6_local, fc7_fusion and
+the output heads keep the training net's fillers whatever the attribute count of the data.  VGG's file
+may be in the legacy V1 format (BVLC's is) or HDF5.  A caffemodel that is not VGG-16 (no conv5_3 / fc7
+layer, or one that already has fc7_fusion) is used as it is by the training driver.
 """
 from __future__ import annotations
 
@@ -17,57 +19,83 @@ import sys
 
 from . import config, netgen
 
-EXTRA = {"conv5_1": ["conv5_pose_1"], "conv5_2": ["conv5_pose_2"], "conv5_3": ["conv5_pose_3"],
-         "fc6": ["fc6_global", "fc6_pose"], "fc7": ["fc7_pose"]}
+# FashionNet layer → the VGG-16 layer it starts from, beyond the layers both nets name alike
+FROM_VGG = {"conv5_pose_1": "conv5_1", "conv5_pose_2": "conv5_2", "conv5_pose_3": "conv5_3",
+            "fc6_global": "fc6", "fc6_pose": "fc6", "fc7_pose": "fc7"}
 
 
-def _layer_blobs(path):
-    from fashioncaffe.proto import caffe_pb2
-    import numpy as np
+def vgg_layers(path):
+    """{layer name: [arrays]} of a caffemodel (V1/V2 binary or HDF5)."""
+    from fashioncaffe.io.caffemodel import iter_layer_blobs
 
-    p = caffe_pb2.NetParameter()
-    with open(path, "rb") as f:
-        p.ParseFromString(f.read())
-    out = {}
-    for lp in list(p.layer) + list(p.layers):
-        if lp.blobs:
-            arrs = []
-            for b in lp.blobs:
-                shape = list(b.shape.dim) if b.HasField("shape") else [b.num, b.channels, b.height, b.width]
-                arrs.append(np.asarray(b.data, np.float32).reshape(shape))
-            out[lp.name] = arrs
-    return out
+    return {name: arrays for name, arrays in iter_layer_blobs(path) if arrays}
 
 
-def map_vgg(vgg_path, scale, variant, out_path):
+def fashionnet_params(scale, variant):
+    """[(layer name, layer type, [param shapes])] of the variant's deploy net at a scale."""
+    import tempfile
+
     import fashioncaffe as caffe
 
     cfg = config.SCALES[scale]
-    deploy = out_path + ".deploy.prototxt"
-    with open(deploy, "w") as f:
-        f.write(str(netgen.deploy_net(cfg, variant, netgen.attribute_count(scale), "vgg_init")))
-    net = caffe.Net(deploy, caffe.TEST)
-    net.copy_from(vgg_path)
-    src = _layer_blobs(vgg_path)
-    for vname, targets in EXTRA.items():
-        for t in targets:
-            if vname in src and t in net.params:
-                for dst, arr in zip(net.params[t], src[vname]):
-                    if dst.data.size == arr.size:
-                        dst.data[...] = arr.reshape(dst.data.shape)
-                    else:
-                        print(f"vgg_init: {vname} → {t}: shapes differ ({arr.shape} vs {dst.data.shape}); kept filler")
-    net.save(out_path)
-    os.remove(deploy)
-    return out_path
+    text = str(netgen.deploy_net(cfg, variant, netgen.attribute_count(scale), "vgg_init"))
+    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
+        f.write(text)
+    try:
+        net = caffe.Net(f.name, caffe.TEST)
+    finally:
+        os.remove(f.name)
+    types = {lp.name: lp.type for lp in net.param.layer}
+    return [(name, types[name], [tuple(b.data.shape) for b in blobs]) for name, blobs in net.params.items()]
+
+
+def map_vgg(vgg_path, scale, variant, out_path, log=print):
+    """Write FashionNet's VGG-initialised layers to ``out_path``; returns {FashionNet layer: VGG layer}."""
+    import numpy as np
+
+    from fashioncaffe.io.blobproto import array_to_blobproto
+    from fashioncaffe.io.caffemodel import write_caffemodel
+    from fashioncaffe.proto import caffe_pb2
+
+    src = vgg_layers(vgg_path)
+    out = caffe_pb2.NetParameter()
+    out.name = f"FashionNet ({variant}, {scale}) layers initialised from {os.path.basename(vgg_path)}"
+    mapped = {}
+    for name, ltype, shapes in fashionnet_params(scale, variant):
+        vname = FROM_VGG.get(name, name)
+        arrays = src.get(vname)
+        if arrays is None:
+            continue
+        if len(arrays) != len(shapes) or any(a.size != int(np.prod(s)) for a, s in zip(arrays, shapes)):
+            log(f"vgg_init: {vname} → {name}: shapes differ ({[a.shape for a in arrays]} vs {shapes}); "
+                "the layer keeps its filler")
+            continue
+        lp = out.layer.add()
+        lp.name, lp.type = name, ltype
+        for a, s in zip(arrays, shapes):
+            lp.blobs.append(array_to_blobproto(np.asarray(a, np.float32).reshape(s)))
+        mapped[name] = vname
+    if not mapped:
+        raise SystemExit(f"{vgg_path}: no VGG-16 layer fits FashionNet at scale {scale!r} ("
+                         f"{config.SCALES[scale]['arch']}); BVLC's VGG-16 weights fit the full scale only.")
+    write_caffemodel(out_path, out)
+    log(f"vgg_init: {len(mapped)} FashionNet layers from {vgg_path} → {out_path}")
+    return mapped
+
+
+def is_vgg16(path):
+    names = set(vgg_layers(path))
+    return {"conv5_3", "fc7"} <= names and "fc7_fusion" not in names
 
 
 def maybe_map_vgg(weights, scale, variant, out_dir):
-    names = set(_layer_blobs(weights))
-    if not {"conv5_3", "fc7"} <= names or "fc7_fusion" in names:
+    """The weights to start training from: a VGG-16 caffemodel is mapped first, anything else is used as is."""
+    if not is_vgg16(weights):
         return weights
     os.makedirs(out_dir, exist_ok=True)
-    return map_vgg(weights, scale, variant, os.path.join(out_dir, "vgg_init.caffemodel"))
+    out = os.path.join(out_dir, "vgg_init.caffemodel")
+    map_vgg(weights, scale, variant, out)
+    return out
 
 
 def main(argv=None):
@@ -78,7 +106,6 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     map_vgg(a.vgg, a.scale, a.variant, a.out)
-    print(f"wrote {a.out}")
     return 0
 
 
