@@ -114,6 +114,59 @@ def test_retrieval_topk_is_share_of_queries_with_a_hit():
     assert acc == [1 / 3, 2 / 3, 2 / 3, 1.0]
 
 
+def test_first_hit_ranks_give_the_topk_curve():
+    g = np.eye(4)
+    q = np.array([[1, 0.1, 0, 0], [0.9, 1.0, 0, 0], [0, 0, 0, 1.0]])
+    first, kmax = metrics.retrieval_first_hit(q, [0, 0, 2], g, [0, 1, 2, 3], kmax=3)
+    # query 1's item-0 image ranks second; query 2's item-2 image ranks last (4th), beyond kmax = 3
+    assert first.tolist() == [0, 1, -1] and kmax == 3
+    assert metrics.topk_from_first_hit(first, kmax) == [1 / 3, 2 / 3, 2 / 3]
+
+
+def test_paired_bootstrap_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(0)
+    a = (rng.random(2000) < 0.6).astype(int)
+    same = metrics.paired_bootstrap(a, a)
+    assert same == (0.0, 0.0, 0.0)
+    b = a.copy()
+    b[np.flatnonzero(a)[:200]] = 0                          # b misses 200 of a's hits: 10 points lower
+    d, lo, hi = metrics.paired_bootstrap(a, b)
+    assert d == pytest.approx(0.1) and 0 < lo < d < hi
+    noisy = (rng.random(2000) < 0.6).astype(int)             # an unrelated run at the same level
+    d, lo, hi = metrics.paired_bootstrap(a, noisy)
+    assert lo < 0 < hi
+    # ratio of sums (attribute recall): per-image hits over per-image positives
+    hits_a, hits_b, pos = np.array([2, 1, 1, 0]), np.array([1, 1, 0, 0]), np.array([2, 2, 1, 1])
+    assert metrics.paired_bootstrap(hits_a, hits_b, pos, pos)[0] == pytest.approx(4 / 6 - 2 / 6)
+
+
+def test_claims_verdicts_come_from_the_paired_outcomes():
+    from tools.paper001 import report
+
+    rng = np.random.default_rng(1)
+    base = (rng.random(3000) < 0.5).astype(int)
+    better = base.copy()
+    better[np.flatnonzero(base == 0)[:300]] = 1              # +10 points on the same images
+
+    def result(v, hits, first_hit):
+        return {"variant": v, "seed": 1, "n_test_images": len(hits),
+                "category": {"top3": float(np.mean(hits)), "top5": 1.0},
+                "attributes": {"all_top3": 0.5}, "inshop": {"topk": [0.5] * 50, "n_query": len(first_hit)},
+                "per_item": {"category_top3": hits.tolist(), "inshop_first_hit": first_hit}}
+
+    res = {"fn": [result("fn", better, [0] * 40)], "global": [result("global", base, [0] * 40)],
+           "fn_a10": [result("fn_a10", 1 - better, [0] * 40)]}
+    text = "\n".join(report.claims(res))
+    assert "landmarks help (FashionNet > global branch only, category top-3): **held**" in text
+    assert "(FashionNet > global branch only, in-shop top-20): **not established (within noise)**" in text
+    assert "(all > 10 %, category top-3): **held**" in text
+    assert "attribute top-3 recall): higher" not in text and "not higher (no per-item outcomes" in text
+    assert "(ground truth > estimated, category top-3): not measured" in text
+    res["fn_a10"] = [result("fn_a10", better, [0] * 40)]
+    res["fn"] = [result("fn", base, [0] * 40)]
+    assert "(all > 10 %, category top-3): **did NOT hold (significantly lower)**" in "\n".join(report.claims(res))
+
+
 def test_detection_rates():
     gt = np.zeros((2, 16))
     pred = gt.copy()

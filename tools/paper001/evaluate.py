@@ -109,7 +109,10 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
     test = load_split(os.path.join(conv, "cat", "test"), S)
     out = run_net(net, preprocess(test["images"], mean, cfg["input_scale"]), extras(test))
     res["n_test_images"] = int(len(test["labels"]))
-    res["category"] = {f"top{k}": metrics.topk_accuracy(out["fc8_category"], test["labels"], k) for k in (3, 5)}
+    per_item = {}  # outcomes per test image / query, for paired comparisons between variants (report.claims)
+    for k in (3, 5):
+        per_item[f"category_top{k}"] = metrics.topk_hits(out["fc8_category"], test["labels"], k)
+    res["category"] = {f"top{k}": float(per_item[f"category_top{k}"].mean()) for k in (3, 5)}
     sc = np.full_like(out["fc8_attributes"], -np.inf)
     sc[:, sub] = out["fc8_attributes"][:, sub]
     types = stats["attribute_types"]
@@ -120,6 +123,8 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
             cols = [j for j, tt in enumerate(types) if tt == t]
             attr[f"{t}_top{k}"] = metrics.attribute_recall(sc, test["attributes"], k, cols)
     res["attributes"] = attr
+    per_item["attributes_all_top3_hits"], per_item["attributes_all_top3_positives"] = \
+        metrics.attribute_hits(sc, test["attributes"], 3)
     if "fc8_landmarks" in out:
         xy, vis = gt_landmarks(test["landmarks"], S)
         rates, counts = metrics.detection_rates(out["fc8_landmarks"], xy, vis, THRESHOLDS)
@@ -132,7 +137,9 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
     g = load_split(os.path.join(conv, "inshop", "gallery"), S)
     fq = run_net(net, preprocess(q["images"], mean, cfg["input_scale"]), extras(q), blobs=("fc7_fusion",))
     fg = run_net(net, preprocess(g["images"], mean, cfg["input_scale"]), extras(g), blobs=("fc7_fusion",))
-    res["inshop"] = {"topk": metrics.retrieval_topk(fq["fc7_fusion"], q["labels"], fg["fc7_fusion"], g["labels"]),
+    first, kmax = metrics.retrieval_first_hit(fq["fc7_fusion"], q["labels"], fg["fc7_fusion"], g["labels"])
+    per_item["inshop_first_hit"] = first
+    res["inshop"] = {"topk": metrics.topk_from_first_hit(first, kmax),
                      "n_query": int(len(q["labels"])), "n_gallery": int(len(g["labels"]))}
     cq_dir, cg_dir = os.path.join(conv, "c2s", "test_consumer"), os.path.join(conv, "c2s", "test_shop")
     cq, cg = load_split(cq_dir, S), load_split(cg_dir, S)
@@ -142,8 +149,11 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
     else:
         fq = run_net(net, preprocess(cq["images"], mean, cfg["input_scale"]), eq, blobs=("fc7_fusion",))
         fg = run_net(net, preprocess(cg["images"], mean, cfg["input_scale"]), eg, blobs=("fc7_fusion",))
-        res["c2s"] = {"topk": metrics.retrieval_topk(fq["fc7_fusion"], cq["labels"], fg["fc7_fusion"], cg["labels"]),
+        first, kmax = metrics.retrieval_first_hit(fq["fc7_fusion"], cq["labels"], fg["fc7_fusion"], cg["labels"])
+        per_item["c2s_first_hit"] = first
+        res["c2s"] = {"topk": metrics.topk_from_first_hit(first, kmax),
                       "n_query": int(len(cq["labels"])), "n_gallery": int(len(cg["labels"]))}
+    res["per_item"] = {k: np.asarray(v).astype(int).tolist() for k, v in per_item.items()}
     with open(os.path.join(rd, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
     return res

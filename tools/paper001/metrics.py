@@ -10,6 +10,9 @@
   among the k nearest (not a recall over all relevant images); k = 1 … 50;
 * landmark detection rate — share of visible ground-truth landmarks whose prediction lies within a
   normalised distance d (Euclidean, in units of the image side) of the truth, per landmark, vs d.
+
+The per-image / per-query outcomes behind each number are kept (``*_hits``, ``retrieval_first_hit``)
+so that two variants can be compared on the same test items (``paired_bootstrap``).
 """
 from __future__ import annotations
 
@@ -18,28 +21,40 @@ import numpy as np
 ATTR_TYPES = ["texture", "fabric", "shape", "part", "style"]
 
 
-def topk_accuracy(scores, labels, k):
+def topk_hits(scores, labels, k):
+    """Per image: 1 when fewer than k other classes score >= the true class (Caffe's Accuracy rule)."""
     scores = np.asarray(scores, np.float64)
     labels = np.asarray(labels, int)
     true = scores[np.arange(len(labels)), labels][:, None]
     better = (scores >= true).sum(axis=1) - 1  # other classes scoring >= the true one
-    return float((better < k).mean()) if len(labels) else float("nan")
+    return (better < k).astype(np.int8)
 
 
-def attribute_recall(scores, targets, k, columns=None):
-    """Σ_images |top-k ∩ positives| / Σ_images |positives| over ``columns`` (default: all)."""
+def topk_accuracy(scores, labels, k):
+    return float(topk_hits(scores, labels, k).mean()) if len(labels) else float("nan")
+
+
+def attribute_hits(scores, targets, k, columns=None):
+    """Per image: (positives among the top k, positives) over ``columns`` (default: all); None if no columns."""
     s = np.asarray(scores, np.float64)
     t = np.asarray(targets)
     if columns is not None:
         s, t = s[:, columns], t[:, columns]
     if s.shape[1] == 0:
-        return float("nan")
+        return None
     k = min(k, s.shape[1])
     top = np.argsort(-s, axis=1, kind="stable")[:, :k]
     pos = t == 1
     hits = np.take_along_axis(pos, top, axis=1) & np.isfinite(np.take_along_axis(s, top, axis=1))
-    n = pos.sum()
-    return float(hits.sum() / n) if n else float("nan")
+    return hits.sum(axis=1), pos.sum(axis=1)
+
+
+def attribute_recall(scores, targets, k, columns=None):
+    """Σ_images |top-k ∩ positives| / Σ_images |positives| over ``columns`` (default: all)."""
+    hp = attribute_hits(scores, targets, k, columns)
+    if hp is None or hp[1].sum() == 0:
+        return float("nan")
+    return float(hp[0].sum() / hp[1].sum())
 
 
 def l2n(x):
@@ -47,21 +62,49 @@ def l2n(x):
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def retrieval_topk(query_feats, query_items, gallery_feats, gallery_items, kmax=50, chunk=1024):
-    """acc[k-1] = share of queries with a same-item gallery image among the k nearest (cosine)."""
+def retrieval_first_hit(query_feats, query_items, gallery_feats, gallery_items, kmax=50, chunk=1024):
+    """Per query: the 0-based rank of the first same-item gallery image among the kmax nearest
+    (cosine), or -1 when none is; and kmax (capped at the gallery size)."""
     q, g = l2n(query_feats), l2n(gallery_feats)
     qi, gi = np.asarray(query_items).reshape(-1), np.asarray(gallery_items).reshape(-1)
     kmax = min(kmax, len(gi))
-    first_hit = np.full(len(qi), np.inf)
+    first_hit = np.full(len(qi), -1, dtype=np.int64)
     for s in range(0, len(qi), chunk):
         sim = q[s:s + chunk] @ g.T
         order = np.argsort(-sim, axis=1, kind="stable")[:, :kmax]
         match = gi[order] == qi[s:s + chunk, None]
-        has = match.any(axis=1)
-        fh = np.where(has, match.argmax(axis=1), np.inf)
-        first_hit[s:s + chunk] = fh
-    ks = np.arange(1, kmax + 1)
-    return [float((first_hit < k).mean()) for k in ks]
+        first_hit[s:s + chunk] = np.where(match.any(axis=1), match.argmax(axis=1), -1)
+    return first_hit, kmax
+
+
+def topk_from_first_hit(first_hit, kmax):
+    """acc[k-1] = share of queries whose first hit ranks below k, k = 1 … kmax."""
+    fh = np.asarray(first_hit)
+    hit = fh >= 0
+    return [float((hit & (fh < k)).mean()) for k in range(1, kmax + 1)]
+
+
+def retrieval_topk(query_feats, query_items, gallery_feats, gallery_items, kmax=50, chunk=1024):
+    """acc[k-1] = share of queries with a same-item gallery image among the k nearest (cosine)."""
+    return topk_from_first_hit(*retrieval_first_hit(query_feats, query_items, gallery_feats, gallery_items,
+                                                    kmax, chunk))
+
+
+def paired_bootstrap(num_a, num_b, den=None, den_b=None, n_boot=2000, seed=0):
+    """95 % interval of ratio(a) − ratio(b) over the same test items resampled with replacement,
+    ratio = Σ num / Σ den (den: ones when None, i.e. a mean).  Returns (difference, low, high)."""
+    num_a, num_b = np.asarray(num_a, np.float64), np.asarray(num_b, np.float64)
+    den_a = np.ones_like(num_a) if den is None else np.asarray(den, np.float64)
+    den_b = den_a if den_b is None else np.asarray(den_b, np.float64)
+    if len(num_a) != len(num_b) or len(num_a) == 0:
+        raise ValueError("paired_bootstrap: both results must be per item of the same, non-empty test set")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(num_a), size=(n_boot, len(num_a)))
+    diff = num_a[idx].sum(1) / np.maximum(den_a[idx].sum(1), 1e-12) - \
+        num_b[idx].sum(1) / np.maximum(den_b[idx].sum(1), 1e-12)
+    point = num_a.sum() / max(den_a.sum(), 1e-12) - num_b.sum() / max(den_b.sum(), 1e-12)
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    return float(point), float(lo), float(hi)
 
 
 def detection_rates(pred_xy, gt_xy, visible, thresholds):
