@@ -190,3 +190,36 @@ def test_exit_and_parent_death_stop_workers(tmp_path):
         pids = [int(p) for p in res.stdout.split()]
         assert len(pids) == 2, res.stderr
         assert not _wait_gone(pids), f"workers outlived a parent that ended by {mode}"
+
+
+def test_ring_fits_the_free_shared_memory(tmp_path, monkeypatch, capsys):
+    """Too little /dev/shm for the ring: fewer slots, or no workers, with a warning naming the fix —
+    never a SIGBUS in a worker.  The batches stay bit-identical either way."""
+    from fashioncaffe.data import prefetch
+
+    db = make_db(tmp_path / "db")
+    m = maker(db)
+    ref = collect(m, 0, 6)
+    slot = m.batch_nbytes()
+    monkeypatch.setattr(prefetch, "shared_memory_free_bytes", lambda: int(3.5 * slot / 0.8))
+    pf = Prefetcher(m, 2, prefetch=2)
+    try:
+        assert pf.nslots == 3 and pf.num_workers == 2
+    finally:
+        pf.close()
+    assert_same(collect(m, 2, 6), ref)
+    monkeypatch.setattr(prefetch, "shared_memory_free_bytes", lambda: slot)
+    pf = Prefetcher(m, 2, prefetch=2)
+    try:
+        assert pf.num_workers == 0 and pf.workers == []
+    finally:
+        pf.close()
+    assert_same(collect(m, 2, 6), ref)
+    err = capsys.readouterr().err
+    assert "using 3 slots instead of 5" in err and "no workers" in err and "--shm-size" in err
+    monkeypatch.setattr(prefetch, "shared_memory_free_bytes", lambda: None)  # no /dev/shm to ask: as asked
+    pf = Prefetcher(m, 2, prefetch=2)
+    try:
+        assert pf.nslots == 5 and pf.num_workers == 2
+    finally:
+        pf.close()

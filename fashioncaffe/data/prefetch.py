@@ -29,7 +29,8 @@ uncropped) still works: its pixels are sent through the pipe instead.
 The worker count comes from :func:`set_num_workers` or the ``FASHIONCAFFE_DATA_WORKERS``
 environment variable; default ``min(4, cpus − 1)``, and 0 (decode in the training process) on
 machines with two CPUs or fewer, where a worker only competes with the trainer for a core.  ``FASHIONCAFFE_DATA_START``
-chooses the multiprocessing start method (default ``fork``).
+chooses the multiprocessing start method (default ``fork``).  The ring is sized to fit the free space
+of /dev/shm (fewer slots, or no workers, with a warning) rather than fail later with a SIGBUS.
 """
 from __future__ import annotations
 
@@ -51,6 +52,19 @@ _config = {"workers": None}
 #: seconds a live worker may stay silent before the prefetcher gives up with an error
 STALL_SECONDS = float(os.environ.get("FASHIONCAFFE_DATA_STALL_SECONDS", "300"))
 _live: "weakref.WeakSet[Prefetcher]" = weakref.WeakSet()
+
+
+#: where torch's shared-memory tensors live on Linux
+SHM_DIR = "/dev/shm"
+
+
+def shared_memory_free_bytes() -> int | None:
+    """Free bytes of the shared-memory file system (None where there is none to ask, e.g. macOS)."""
+    try:
+        st = os.statvfs(SHM_DIR)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def set_num_workers(n: int | None) -> None:
@@ -243,6 +257,8 @@ class Prefetcher:
         if self.num_workers > 0:
             self.nslots = int(slots) if slots else max(int(prefetch), 2 * self.num_workers) + 1
             self.nslots = max(2, self.nslots)
+            self._fit_ring_to_shared_memory(maker.what)
+        if self.num_workers > 0:
             self._ring_t = torch.empty(self.nslots * self.slot_bytes, dtype=torch.uint8).share_memory_()
         else:
             self.nslots = 1
@@ -256,6 +272,27 @@ class Prefetcher:
         else:
             self._finalizer = weakref.finalize(self, _unpin, self._ring_holder)
         _live.add(self)
+
+    def _fit_ring_to_shared_memory(self, what):
+        """Shrink the ring (or decode in-process) when /dev/shm cannot hold it: a shared-memory
+        tensor larger than the free space is not an error at allocation but a SIGBUS when a worker
+        first writes the missing pages (Docker's default /dev/shm is 64 MB)."""
+        free = shared_memory_free_bytes()
+        if free is None or self.nslots * self.slot_bytes <= 0.8 * free:
+            return
+        fit = int(0.8 * free) // self.slot_bytes
+        wanted = self.nslots
+        if fit >= 2:
+            self.nslots = fit
+            what_now = f"using {fit} slots instead of {wanted}"
+        else:
+            self.num_workers = 0
+            what_now = "decoding in the training process instead (no workers)"
+        from ..logging_caffe import warning
+
+        warning(f"{what}: the prefetch ring needs {wanted} x {self.slot_bytes / 2**20:.1f} MiB of shared memory "
+                f"but {SHM_DIR} has {free / 2**20:.1f} MiB free; {what_now}. Enlarge it (docker run --shm-size=1g) "
+                "or set FASHIONCAFFE_DATA_WORKERS=0 to silence this.", "data_prefetch.cpp:0")
 
     # -- workers ------------------------------------------------------------------------------
     def _start_workers(self):
