@@ -154,11 +154,11 @@ def test_claims_verdicts_come_from_the_paired_outcomes():
                 "attributes": {"all_top3": 0.5}, "inshop": {"topk": [0.5] * 50, "n_query": len(first_hit)},
                 "per_item": {"category_top3": hits.tolist(), "inshop_first_hit": first_hit}}
 
-    res = {"fn": [result("fn", better, [0] * 40)], "global": [result("global", base, [0] * 40)],
+    res = {"fn": [result("fn", better, [0] * 40)], "global_2step": [result("global_2step", base, [0] * 40)],
            "fn_a10": [result("fn_a10", 1 - better, [0] * 40)]}
     text = "\n".join(report.claims(res))
-    assert "landmarks help (FashionNet > global branch only, category top-3): **held**" in text
-    assert "(FashionNet > global branch only, in-shop top-20): **not established (within noise)**" in text
+    assert "landmarks help (FashionNet > global branch only on the same schedule, category top-3): **held**" in text
+    assert "on the same schedule, in-shop top-20): **not established (within noise)**" in text
     assert "(all > 10 %, category top-3): **held**" in text
     assert "attribute top-3 recall): higher" not in text and "not higher (no per-item outcomes" in text
     assert "(ground truth > estimated, category top-3): not measured" in text

@@ -22,7 +22,11 @@ converter stay valid; the adapter (tools/paper001/data.py) normalises them to [0
 
 Variants (rows of Table 2 / Fig. 8-9 that we train)
 ---------------------------------------------------
-global      the global branch only (conv5 → pool5 → fc6_global → fc7_fusion); no pose, no local branch
+global      the global branch only (conv5 → pool5 → fc6_global → fc7_fusion); no pose, no local branch;
+            every C&A iteration with step 2's (category-heavy) loss weights
+global_2step  the same net trained on FashionNet's own stage schedule (step1 → step2 × rounds → ft, the
+            same loss weights on the category and attribute losses, no landmark losses): the
+            controlled ablation behind "landmarks help" — only the architecture differs from fn
 fn_a10      FashionNet trained with 10 % of the attributes (the paper's FashionNet+100 of 1,000)
 fn_a50      FashionNet with 50 % of the attributes (the paper's FashionNet+500)
 fn          full FashionNet (all attributes)
@@ -41,15 +45,17 @@ ft      In-shop train (item ids): attributes + triplet loss on fc7_fusion (+ the
 import os
 import re
 
-VARIANTS = ["global", "fn_a10", "fn_a50", "fn", "fn_gtlm"]
+VARIANTS = ["global", "global_2step", "fn_a10", "fn_a50", "fn", "fn_gtlm"]
+GLOBAL_ONLY = ("global", "global_2step")  # the nets without pose and local branches
 VARIANT_TITLES = {
-    "global": "Global branch only",
+    "global": "Global branch only, all C&A iterations category-heavy",
+    "global_2step": "Global branch only, FashionNet's two-step schedule",
     "fn_a10": "FashionNet+10% attrs (paper: +100 of 1000)",
     "fn_a50": "FashionNet+50% attrs (paper: +500 of 1000)",
     "fn": "FashionNet",
     "fn_gtlm": "FashionNet, ground-truth landmarks (upper bound)",
 }
-ATTR_FRACTION = {"global": 1.0, "fn_a10": 0.1, "fn_a50": 0.5, "fn": 1.0, "fn_gtlm": 1.0}
+ATTR_FRACTION = {"global": 1.0, "global_2step": 1.0, "fn_a10": 0.1, "fn_a50": 0.5, "fn": 1.0, "fn_gtlm": 1.0}
 N_LANDMARKS = 8
 N_CATEGORIES = 50
 

@@ -164,7 +164,7 @@ def train_net(cfg, variant, stage, ddir, A, name):
     batch = cfg["ft_batch"] if stage == "ft" else cfg["batch"]
     _data(n, ddir, split, cfg, batch, A)
     conv4, pool4 = trunk(n, n.data, cfg)
-    if variant == "global":
+    if variant in config.GLOBAL_ONLY:
         lm_src = None
     elif variant == "fn_gtlm" or stage == "step1":
         lm_src = (n.lm_xy, n.vis_gate)
@@ -179,6 +179,8 @@ def train_net(cfg, variant, stage, ddir, A, name):
         n.vis_label_r = L.Reshape(n.vis_label, reshape_param=dict(shape=dict(dim=[0, NL])))
         n.loss_visibility = L.SoftmaxWithLoss(n.vis_scores, n.vis_label_r, softmax_param=dict(axis=1),
                                               loss_weight=w["visibility"])
+        if lm_src != "pred":  # pooling on given landmarks: the visibility estimate feeds no layer
+            unused.append(n.vis_prob)
     else:
         unused += [n.lm_xy, n.lm_mask, n.vis_label, n.vis_gate]
     if w["category"] > 0:
@@ -219,7 +221,7 @@ def deploy_net(cfg, variant, A, name, batch=1):
         lm_src = (n.lm_gt, n.vis_gt)
     else:
         n.data = L.Input(input_param=dict(shape=dict(dim=[batch, 3, s, s])))
-        lm_src = None if variant == "global" else "pred"
+        lm_src = None if variant in config.GLOBAL_ONLY else "pred"
     conv4, pool4 = trunk(n, n.data, cfg)
     feat = branches(n, conv4, pool4, cfg, variant, lm_src)
     heads(n, feat, cfg, A)

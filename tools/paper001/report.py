@@ -236,10 +236,12 @@ def claims(res):
     att3 = lambda r: r["attributes"]["all_top3"]  # noqa: E731
     ins20 = lambda r: r["inshop"]["topk"][19] if len(r["inshop"]["topk"]) >= 20 else None  # noqa: E731
     c, a, i = "category_top3", "attributes_all_top3", "inshop_top20"
-    out.append(line("fn", "global", "landmarks help (FashionNet > global branch only, category top-3)", c, cat3))
-    out.append(line("fn", "global", "landmarks help (FashionNet > global branch only, attribute top-3 recall)",
-                    a, att3))
-    out.append(line("fn", "global", "landmarks help (FashionNet > global branch only, in-shop top-20)", i, ins20))
+    same = "FashionNet > global branch only on the same schedule"
+    out.append(line("fn", "global_2step", f"landmarks help ({same}, category top-3)", c, cat3))
+    out.append(line("fn", "global_2step", f"landmarks help ({same}, attribute top-3 recall)", a, att3))
+    out.append(line("fn", "global_2step", f"landmarks help ({same}, in-shop top-20)", i, ins20))
+    out.append(line("fn", "global", "FashionNet > global branch trained category-heavy throughout (category top-3)",
+                    c, cat3))
     out.append(line("fn", "fn_a50", "more attributes help (all > 50 %, category top-3)", c, cat3))
     out.append(line("fn_a50", "fn_a10", "more attributes help (50 % > 10 %, category top-3)", c, cat3))
     out.append(line("fn", "fn_a10", "more attributes help (all > 10 %, category top-3)", c, cat3))
