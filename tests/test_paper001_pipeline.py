@@ -204,3 +204,34 @@ def test_pk_order_batches_hold_pairs():
         b = items[s:s + 16]
         paired += sum((b == x).sum() >= 2 for x in b)
     assert paired / 192 > 0.8
+
+
+def test_collapsed_variants_are_flagged_and_give_no_verdict():
+    """A run whose scores no longer depend on the image (the bias alone: the class prior) is flagged
+    in Table 2, and a claim resting on it reads "no evidence" instead of a verdict."""
+    from tools.paper001 import report
+
+    rng = np.random.default_rng(2)
+    prior = rng.normal(size=50)
+    dead = prior + 1e-4 * rng.normal(size=(400, 50))          # input-independent up to noise
+    alive = prior + rng.normal(size=(400, 50))
+    assert metrics.input_dependence(dead) < metrics.COLLAPSE_THRESHOLD < 0.5 < metrics.input_dependence(alive)
+
+    def result(v, scores, labels):
+        hits = metrics.topk_hits(scores, labels, 3)
+        dep = metrics.input_dependence(scores)
+        return {"variant": v, "seed": 1, "n_test_images": len(labels), "attributes_trained": 9,
+                "attributes_total": 9, "category": {"top3": float(hits.mean()), "top5": 1.0},
+                "attributes": {k: 0.5 for k in ["all_top3", "all_top5"] +
+                               [f"{t}_top{k}" for t in metrics.ATTR_TYPES for k in (3, 5)]},
+                "inshop": {"topk": [0.5] * 50}, "per_item": {"category_top3": hits.tolist()},
+                "collapse": {"input_dependence": dep, "distinct_top1": int(len(np.unique(scores.argmax(1)))),
+                             "collapsed": dep < metrics.COLLAPSE_THRESHOLD}}
+
+    labels = alive.argmax(1)
+    res = {"fn": [result("fn", alive, labels)], "fn_a10": [result("fn_a10", dead, labels)]}
+    claims = "\n".join(report.claims(res))
+    assert "(all > 10 %, category top-3): **no evidence (fn_a10 collapsed in training)**" in claims
+    table = "\n".join(report.table2("synthetic", "tiny", res))
+    assert "[9/9 attrs] **COLLAPSED**" in table and "fn_a10: 0.000, 1 distinct top-1 classes" in table
+    assert table.count("**COLLAPSED**") == 2                 # the fn_a10 row and the explanation

@@ -113,6 +113,9 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root="."):
     for k in (3, 5):
         per_item[f"category_top{k}"] = metrics.topk_hits(out["fc8_category"], test["labels"], k)
     res["category"] = {f"top{k}": float(per_item[f"category_top{k}"].mean()) for k in (3, 5)}
+    dep = metrics.input_dependence(out["fc8_category"])
+    res["collapse"] = {"input_dependence": dep, "distinct_top1": int(len(np.unique(out["fc8_category"].argmax(1)))),
+                       "collapsed": bool(dep < metrics.COLLAPSE_THRESHOLD)}
     sc = np.full_like(out["fc8_attributes"], -np.inf)
     sc[:, sub] = out["fc8_attributes"][:, sub]
     types = stats["attribute_types"]

@@ -118,3 +118,19 @@ def detection_rates(pred_xy, gt_xy, visible, thresholds):
         dl = d[vis[:, l], l]
         out.append([float((dl <= t).mean()) if dl.size else float("nan") for t in thresholds])
     return out, vis.sum(axis=0).tolist()
+
+
+def input_dependence(scores):
+    """How much a head's scores vary between images relative to between classes: the mean over
+    classes of the std across images, over the std across classes of the mean score.  A net whose
+    outputs no longer depend on the input (collapsed training: dead ReLUs, constant features) scores
+    near 0 and predicts the same classes for every image; a trained one scores around 1 or more."""
+    s = np.asarray(scores, np.float64).reshape(len(scores), -1)
+    between_images = s.std(axis=0).mean()
+    between_classes = s.mean(axis=0).std()
+    return float(between_images / max(between_classes, 1e-12))
+
+
+#: input_dependence below this marks a collapsed variant in the report
+COLLAPSE_THRESHOLD = 0.05
+

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from . import config, paper
-from .metrics import ATTR_TYPES
+from .metrics import ATTR_TYPES, COLLAPSE_THRESHOLD
 
 LANDMARK_NAMES = ["L collar", "R collar", "L sleeve", "R sleeve", "L waistline", "R waistline", "L hem", "R hem"]
 
@@ -76,6 +76,8 @@ def table2(data, scale, res):
         if v in res:
             rs = res[v]
             title = config.VARIANT_TITLES[v] + f" [{rs[0]['attributes_trained']}/{rs[0]['attributes_total']} attrs]"
+            if collapsed(rs):
+                title += " **COLLAPSED**"
             lines.append(f"| {title} | measured | " + " | ".join(_f(ours(rs, c)) for c in cols) + " |")
         else:
             lines.append(f"| {config.VARIANT_TITLES[v]} | not run | " + " | ".join("—" for _ in cols) + " |")
@@ -84,7 +86,15 @@ def table2(data, scale, res):
         lines.append(f"| {name} | {tag} | " + " | ".join("n/a" if row[c] is None else f"{row[c]:.2f}" for c in cols)
                      + " |")
     lines += ["", "Per-type columns rank the attributes of that type only; 'all' ranks every attribute. "
-              "Attributes a variant was not trained on score −inf.", ""]
+              "Attributes a variant was not trained on score −inf."]
+    flagged = [v for v in config.VARIANTS if v in res and collapsed(res[v])]
+    if flagged:
+        lines += ["", "**COLLAPSED**: the variant's category scores barely depend on the input image (between-image "
+                  f"/ between-class spread < {COLLAPSE_THRESHOLD}; " +
+                  ", ".join(f"{v}: {_mean(res[v], lambda r: r['collapse']['input_dependence']):.3f}, "
+                            f"{res[v][0]['collapse']['distinct_top1']} distinct top-1 classes" for v in flagged) +
+                  ") — a failed training run, whose numbers say nothing about the architecture."]
+    lines.append("")
     return lines
 
 
@@ -176,6 +186,11 @@ def _plot(path, title, xl, yl, series, marks=None):
     plt.close(fig)
 
 
+def collapsed(rs):
+    """True when any seed's run of a variant collapsed (outputs nearly independent of the input)."""
+    return any((r.get("collapse") or {}).get("collapsed") for r in rs)
+
+
 def _per_item(res, v, key):
     """{seed: (numerator, denominator or None)} of a variant's per-test-item outcomes for a claim key."""
     out = {}
@@ -227,8 +242,12 @@ def claims(res):
             verdict = ("higher" if x > y else "not higher") + " (no per-item outcomes: not tested for noise)"
             return f"- {what}: {verdict} ({_f(x)} vs {_f(y)})"
         d, lo, hi = boot
-        verdict = "held" if lo > 0 else "did NOT hold (significantly lower)" if hi < 0 else \
-            "not established (within noise)"
+        failed = [v for v in (a, b) if collapsed(res[v])]
+        if failed:
+            verdict = f"no evidence ({' and '.join(failed)} collapsed in training)"
+        else:
+            verdict = "held" if lo > 0 else "did NOT hold (significantly lower)" if hi < 0 else \
+                "not established (within noise)"
         return (f"- {what}: **{verdict}** — {_f(x)} vs {_f(y)}, difference {100 * d:+.2f} points, "
                 f"95 % interval [{100 * lo:+.2f}, {100 * hi:+.2f}]")
 
