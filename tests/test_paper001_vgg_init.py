@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from fashioncaffe.io.caffemodel import iter_layer_blobs  # noqa: E402
 from fashioncaffe.proto import caffe_pb2  # noqa: E402
 from tools.paper001 import config, netgen, vgg_init  # noqa: E402
 
@@ -90,7 +91,7 @@ def test_v1_vgg16_maps_onto_fashionnet(tmp_path, variant):
     mapped = _check_mapping(out, arrays, "tiny", variant)
     assert ("conv5_pose_1" in mapped) == (variant != "global")
     # the mapped file holds VGG's layers only, so it fits any attribute count
-    names = [name for name, _ in __import__("fashioncaffe.io.caffemodel", fromlist=["x"]).iter_layer_blobs(out)]
+    names = [name for name, _ in iter_layer_blobs(out)]
     assert sorted(names) == sorted(mapped)
     # a FashionNet caffemodel is not mapped again
     assert vgg_init.maybe_map_vgg(out, "tiny", variant, str(tmp_path / "again")) == out
