@@ -53,30 +53,30 @@ def read_catalog(path, fmt="auto"):
         return {g: list(v) for g, v in cat.items()}
     want = "<keyword>\\t<group>" if fmt == "keyword-group" else "<group>\\t<keyword>"
     cat = {}
+    for lineno, line, parts in _tab_rows(path):
+        if len(parts) != 2:
+            raise fail(f"{path}:{lineno}: expected '{want}', got {line.strip()!r}.")
+        g, kw = (parts[1], parts[0]) if fmt == "keyword-group" else (parts[0], parts[1])
+        cat.setdefault(g.strip(), []).append(kw.strip())
+    return cat
+
+
+def _tab_rows(path):
+    """(line number, line, tab-separated fields) of a text file's rows, blank and ``#`` lines skipped."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            parts = line.rstrip("\r\n").split("\t")
-            if len(parts) != 2:
-                raise fail(f"{path}:{lineno}: expected '{want}', got {line.strip()!r}.")
-            g, kw = (parts[1], parts[0]) if fmt == "keyword-group" else (parts[0], parts[1])
-            cat.setdefault(g.strip(), []).append(kw.strip())
-    return cat
+            if line.strip() and not line.startswith("#"):
+                yield lineno, line, line.rstrip("\r\n").split("\t")
 
 
 def read_partition(path, bad):
     """{image path: split} from ``<image path>\\t<split>`` lines (a later row overrides an earlier one)."""
     part = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            parts = line.rstrip("\r\n").split("\t")
-            if len(parts) != 2:
-                bad(path, lineno, f"expected '<image>\\t<split>', got {len(parts)} column(s)", "wrong column count")
-                continue
-            part[parts[0].strip()] = parts[1].strip()
+    for lineno, _, parts in _tab_rows(path):
+        if len(parts) != 2:
+            bad(path, lineno, f"expected '<image>\\t<split>', got {len(parts)} column(s)", "wrong column count")
+            continue
+        part[parts[0].strip()] = parts[1].strip()
     return part
 
 
