@@ -351,3 +351,30 @@ def test_lazy_nan_check_names_the_iteration(tmp_path):
     s.lazy_sync = True
     with pytest.raises(FashionCaffeError, match=r"Iteration 5: the loss is nan"):
         s.step(20)
+
+
+@pytest.mark.parametrize("heavy_weight, warned", [(1000, True), (1, False)])
+def test_warns_when_one_layer_drives_gradient_clipping(tmp_path, capsys, heavy_weight, warned):
+    """A second head whose loss is weighted so heavily that its gradient sets the global clipping norm
+    gets a warning naming that head (it is what collapsed paper 001's step-1 nets); a balanced net
+    clipped just as hard does not."""
+    from fashioncaffe import logging_caffe
+
+    path = make_case(tmp_path, 'base_lr: 0.01 lr_policy: "fixed" max_iter: 20 clip_gradients: 0.01\n')
+    net_file = os.path.join(tmp_path, "net.prototxt")
+    head = (' layer { name: "heavy" type: "InnerProduct" bottom: "data" top: "heavy"'
+            ' inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.3 } } }'
+            ' layer { name: "heavy_loss" type: "SoftmaxWithLoss" bottom: "heavy" bottom: "label"'
+            f' top: "heavy_loss" loss_weight: {heavy_weight} }}\n')
+    open(net_file, "a").write(head)
+    solver = caffe.get_solver(path)
+    logging_caffe.set_min_level(1)
+    capsys.readouterr()
+    solver.step(6)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "driven by one layer" in line]
+    if warned:
+        assert len(lines) == 1, err
+        assert "'heavy'" in lines[0] and "loss_weight" in lines[0]
+    else:
+        assert not lines, err

@@ -10,7 +10,9 @@ One iteration, exactly as BVLC Caffe's ``Solver::Step`` + ``SGDSolver::ApplyUpda
 4. ``rate = policy(iter)``; clip the accumulated gradients by their global L2 norm
    (``clip_gradients``), normalise by 1/iter_size, regularise (L2: g += λ·decay_mult·w, L1:
    g += λ·decay_mult·sign(w)), compute the update of the solver type with
-   ``local_rate = rate·lr_mult`` and subtract it from the weights;
+   ``local_rate = rate·lr_mult`` and subtract it from the weights (not Caffe: a warning, once,
+   when one layer holds ≥ 90 % of a norm clipped ≥ 5× for 3 checks in a row: a loss weighted so
+   heavily that clipping throttles the rest of the net);
 5. ``iter += 1``; snapshot every ``snapshot`` iterations.
 
 Everything on parameters is a handful of ``torch._foreach_*`` calls per group of parameters sharing
@@ -138,6 +140,8 @@ class Solver:
         self.iter = 0
         self.current_step = 0
         self._history = None
+        self._dominance_warned = False
+        self._dominance_streak = 0
         self._losses = collections.deque(maxlen=max(1, int(param.average_loss)))
         self._pending = []           # (iteration, loss tensor) not yet checked for NaN/inf
         self.smoothed_loss = 0.0
@@ -570,7 +574,7 @@ class Solver:
                 distributed.all_reduce_mean_(glist)
             scale = 1.0 / p.iter_size if p.iter_size != 1 else None
             if p.clip_gradients >= 0:
-                scale = self._clip(glist, scale)
+                scale = self._clip(glist, scale, active, display)
             if scale is not None:
                 torch._foreach_mul_(glist, scale)
             decay = float(np.float32(p.weight_decay))
@@ -588,9 +592,12 @@ class Solver:
                 h = [[hg[i] for i in idx] for hg in hist]
                 self.rule.apply(w, g, h, local_rate, self.iter)
 
-    def _clip(self, grads, scale):
+    def _clip(self, grads, scale, indices, display):
         clip = float(np.float32(self.param.clip_gradients))
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        norms = torch.stack(torch._foreach_norm(grads))
+        norm = torch.linalg.vector_norm(norms)
+        if display or not self._lazy():
+            self._warn_if_one_layer_dominates(norms, norm, clip, indices)
         if not self._lazy():
             n = float(norm)
             if n > clip:
@@ -601,6 +608,43 @@ class Solver:
             return scale
         factor = torch.clamp(clip / norm, max=1.0)
         return factor if scale is None else factor * scale
+
+    # A layer holding this share of the squared gradient norm while clipping shrinks every step by at
+    # least DOMINANCE_FACTOR sets every other layer's step by that one layer's loss: how a
+    # too-heavy loss weight silently stalls the rest of the net.
+    # Warned only when it lasts DOMINANCE_CHECKS checks in a row (every iteration on a CPU, every
+    # display on a GPU), since the first iterations of a fresh head often spike and settle.
+    DOMINANCE_SHARE = 0.9
+    DOMINANCE_FACTOR = 5.0
+    DOMINANCE_CHECKS = 3
+
+    def _warn_if_one_layer_dominates(self, norms, norm, clip, indices):
+        if self._dominance_warned:
+            return
+        n = float(norm)
+        if not n > clip * self.DOMINANCE_FACTOR:
+            self._dominance_streak = 0
+            return
+        by_layer = {}
+        for i, sq in zip(indices, (norms.double() ** 2).tolist()):
+            layer = self.net.param_specs[i][3]
+            by_layer[layer] = by_layer.get(layer, 0.0) + sq
+        layer, sq = max(by_layer.items(), key=lambda kv: kv[1])
+        share = sq / (n * n)
+        if share < self.DOMINANCE_SHARE:
+            self._dominance_streak = 0
+            return
+        self._dominance_streak += 1
+        if self._dominance_streak < self.DOMINANCE_CHECKS:
+            return
+        self._dominance_warned = True
+        rest = max(n * n - sq, 0.0) ** 0.5
+        log.warning(f"Gradient clipping up to iteration {self.iter} is driven by one layer: '{layer}' holds "
+                    f"{share:.0%} of the squared gradient norm ({log.fmt(sq ** 0.5)} of {log.fmt(n)}; all "
+                    f"other layers together {log.fmt(rest)}), so clip_gradients {log.fmt(clip)} shrinks "
+                    f"every layer's step {log.fmt(n / clip)}x because of it: the rest of the net barely "
+                    f"trains. The loss feeding '{layer}' is likely weighted too heavily for this clip; "
+                    f"lower its loss_weight. Warned once per solver.", "sgd_solver.cpp:138")
 
     # ------------------------------------------------------------------------------------------
     # losses, display, NaN
