@@ -235,3 +235,28 @@ def test_collapsed_variants_are_flagged_and_give_no_verdict():
     table = "\n".join(report.table2("synthetic", "tiny", res))
     assert "[9/9 attrs] **COLLAPSED**" in table and "fn_a10: 0.000, 1 distinct top-1 classes" in table
     assert table.count("**COLLAPSED**") == 2                 # the fn_a10 row and the explanation
+
+
+def test_reference_rows_prior_and_ceiling():
+    """Hand-counted: the frequency prior ranks the same attributes / categories first for every image;
+    perfect ranking tops out at k hits per image, below 100 % when images have more than k positives."""
+    from tools.paper001 import baselines, report
+
+    labels = np.array([0, 1, 1, 3])
+    attrs = np.array([[1, 1, 1, 1, 0, -1],     # 4 positives: at most 3 of them in a top-3
+                      [1, 0, 0, 0, 0, 0],
+                      [0, 0, 0, 0, 1, 1],
+                      [0, 1, 0, 0, 0, 0]], np.float32)
+    types = ["texture", "texture", "texture", "shape", "shape", "shape"]
+    rows = baselines.compute(labels, attrs, train_category_counts=[1, 9, 5, 0], train_attribute_positives=[9, 8, 7, 1, 2, 3],
+                             attribute_types=types)
+    prior, best = rows["frequency prior"], rows["perfect ranking"]
+    assert prior["category_top3"] == 0.75                      # classes 1, 2, 0: misses the class-3 image
+    assert prior["category_top5"] == 1.0
+    # prior top-3 = attributes 0, 1, 2: hits 3 + 1 + 0 + 1 of 4 + 1 + 2 + 1 positives
+    assert prior["all_top3"] == pytest.approx(5 / 8)
+    assert best["all_top3"] == pytest.approx(7 / 8)            # image 0 loses its 4th positive
+    # shape columns 3, 4, 5: prior ranks 5, 4, 3 -> all 3 shape positives (img0:3, img2:4, 5) in its top-3
+    assert prior["shape_top3"] == 1.0 and best["shape_top3"] == 1.0
+    table = "\n".join(report.table2("synthetic", "tiny", {}, dict(rows, positives_per_test_image=2.0)))
+    assert "| reference: perfect ranking" in table and "2.0 positive attributes each" in table
