@@ -355,7 +355,7 @@ def test_lazy_nan_check_names_the_iteration(tmp_path):
 
 @pytest.mark.parametrize("heavy_weight, warned", [(1000, True), (1, False)])
 def test_warns_when_one_layer_drives_gradient_clipping(tmp_path, capsys, heavy_weight, warned):
-    """A second head whose loss is weighted so heavily that its gradient sets the global clipping norm
+    """A head whose loss is weighted so heavily that its gradient sets the global clipping norm
     gets a warning naming that head (it is what collapsed paper 001's step-1 nets); a balanced net
     clipped just as hard does not."""
     from fashioncaffe import logging_caffe
