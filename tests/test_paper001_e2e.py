@@ -114,6 +114,11 @@ def test_end_to_end_ci(tmp_path, monkeypatch):
         assert len(measured) == 3  # Table 2, Fig. 8, Fig. 9
         for r in measured[1:]:
             assert all(NUM.match(c) for c in r[2:]), r
+    # reference rows computed from the converted test labels: a perfect ranking beats the prior
+    prior = [r for r in _rows(t2, "reference: frequency prior")][0]
+    best = [r for r in _rows(t2, "reference: perfect ranking")][0]
+    assert float(best[-2]) >= float(prior[-2]) and float(best[2]) == 100.0  # all top-3; category top-3
+    assert "above the image-free frequency prior" in rep
     fig10 = _rows(rep, "L ") + _rows(rep, "R ")
     assert len(fig10) == 8 and any(NUM.match(c) for r in fig10 for c in r[2:])
     assert "## Claims" in rep and "landmarks help" in rep
