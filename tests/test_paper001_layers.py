@@ -208,8 +208,8 @@ def test_triplet_loss_closed_form_fd_and_tensor_path(norm):
         np.testing.assert_allclose(bottoms[i].diff, num, rtol=1e-6, atol=1e-8)
     ts = [torch.tensor(v, requires_grad=True) for v in (a, p, n)]
     out = triplet_t.triplet_loss(layer, ts + [torch.tensor(w)])
-    assert float(out[0]) == pytest.approx(want, rel=1e-12)
-    assert float(out[1]) == pytest.approx(float(tops[1].data))
+    assert float(out[0].detach()) == pytest.approx(want, rel=1e-12)
+    assert float(out[1].detach()) == pytest.approx(float(tops[1].data))
     (out[0] * 1.3).backward()
     for t, b in zip(ts, bottoms):
         np.testing.assert_allclose(t.grad.numpy(), b.diff, rtol=1e-10, atol=1e-12)
