@@ -26,6 +26,21 @@ def test_committed_files_match_generator():
         assert open(path).read() == text, f"{rel} differs from the generator"
 
 
+def test_train_nets_output_only_losses():
+    """Every top a train net leaves unconsumed is printed by the solver at each display (Caffe's "Train
+    net output" lines): only the losses and the triplet accuracy may be left, never per-sample blobs
+    (the ground-truth visibility gate once printed 256 lines per display)."""
+    from fashioncaffe.prototxt import parse_net_text
+
+    for rel, text in netgen.generate_committed().items():
+        if "_train_" not in rel:
+            continue
+        net = parse_net_text(text, rel)
+        consumed = {b for layer in net.layer for b in layer.bottom}
+        outputs = {t for layer in net.layer for t in layer.top} - consumed
+        assert all(t.startswith("loss_") or t == "triplet_accuracy" for t in outputs), (rel, sorted(outputs))
+
+
 def _deploy(tmp_path, variant, batch=2):
     cfg = config.SCALES["tiny"]
     p = tmp_path / f"{variant}.prototxt"

@@ -181,6 +181,8 @@ def train_net(cfg, variant, stage, ddir, A, name):
                                               loss_weight=w["visibility"])
         if lm_src != "pred":  # pooling on given landmarks: the visibility estimate feeds no layer
             unused.append(n.vis_prob)
+        else:  # pooling on estimated landmarks: the ground-truth gate feeds no layer
+            unused.append(n.vis_gate)
     else:
         unused += [n.lm_xy, n.lm_mask, n.vis_label, n.vis_gate]
     if w["category"] > 0:
