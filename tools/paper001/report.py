@@ -86,7 +86,7 @@ def table2(data, scale, res, refs=None):
             lines.append(f"| {config.VARIANT_TITLES[v]} | not run | " + " | ".join("—" for _ in cols) + " |")
     for name, row in (refs or {}).items():
         if isinstance(row, dict):
-            lines.append(f"| reference: {name} ({REFERENCE_ROWS[name]}) | computed from the test labels | "
+            lines.append(f"| reference: {name} ({REFERENCE_ROWS[name]}) | computed from the labels, no image | "
                          + " | ".join(_f(row.get(c)) for c in cols) + " |")
     for name, row in paper.TABLE2.items():
         tag = "paper" + (" (not reproduced)" if name in paper.NOT_REPRODUCED else "")
