@@ -6,7 +6,7 @@ the most they can give.
   nothing image-specific about that column.
 * **perfect ranking** — the attribute recall of an oracle that ranks an image's positives first.
   Top-k recall counts at most k hits per image, so with many positives per image it stays far
-  below 100 % (synthetic wardrobe: about 26 positives of 300 per image, so all top-3 ≤ 11.5 %;
+  below 100 % (synthetic wardrobe, small: 25.7 positives of 300 per image, so all top-3 ≤ 11.7 %;
   DeepFashion has about 3), and the paper's percentages are not comparable to ours without it.
 
 Both rows are computed from the converted C&A test / training LMDBs (``<data_root>/conv/cat``) and

@@ -62,15 +62,17 @@ def header(data, scale, res):
           "its numbers mean nothing"] if cfg.get("smoke") else []) + [""]
 
 
+def table2_cell(r, column):
+    """A results.json's value for a Table 2 column ("category_top3", "texture_top5", "all_top3", ...)."""
+    if column.startswith("category_"):
+        return r["category"][column.split("_")[1]]
+    return r["attributes"][column]
+
+
 def table2(data, scale, res, refs=None):
     """Table 2 rows of the measured variants, then ``refs`` (baselines.load_or_compute), then the paper's."""
     cols = ["category_top3", "category_top5"] + [f"{t}_top{k}" for t in ATTR_TYPES for k in (3, 5)] + \
            ["all_top3", "all_top5"]
-
-    def ours(rs, c):
-        if c.startswith("category"):
-            return _mean(rs, lambda r: r["category"][c.split("_")[1]])
-        return _mean(rs, lambda r: r["attributes"][c])
 
     lines = ["## Table 2 — category top-k accuracy and attribute top-k recall (%)", "",
              "| method | source | " + " | ".join(c.replace("_top", " top-") for c in cols) + " |",
@@ -81,7 +83,8 @@ def table2(data, scale, res, refs=None):
             title = config.VARIANT_TITLES[v] + f" [{rs[0]['attributes_trained']}/{rs[0]['attributes_total']} attrs]"
             if collapsed(rs):
                 title += " **COLLAPSED**"
-            lines.append(f"| {title} | measured | " + " | ".join(_f(ours(rs, c)) for c in cols) + " |")
+            lines.append(f"| {title} | measured | " + " | ".join(_f(_mean(rs, lambda r: table2_cell(r, c)))
+                                                               for c in cols) + " |")
         else:
             lines.append(f"| {config.VARIANT_TITLES[v]} | not run | " + " | ".join("—" for _ in cols) + " |")
     for name, row in (refs or {}).items():
@@ -283,8 +286,7 @@ def claims(res, refs=None):
     if prior:
         for col, what in (("category_top3", "category top-3"), ("all_top3", "attribute top-3 recall")):
             above = [v for v in config.VARIANTS if v in res and not collapsed(res[v])
-                     and _mean(res[v], lambda r: r["category" if col.startswith("category") else "attributes"]
-                               [col.split("_")[1] if col.startswith("category") else col]) > prior[col]]
+                     and _mean(res[v], lambda r: table2_cell(r, col)) > prior[col]]
             out.append(f"- above the image-free frequency prior ({_f(prior[col])}) on {what}: "
                        + (", ".join(above) if above else "**no variant**"))
     any_r = next(iter(res.values()))[0]
@@ -308,8 +310,9 @@ def main(argv=None):
     outdir = os.path.join(config.RUNS_ROOT, f"{config.data_tag(a.data)}-{a.scale}")
     os.makedirs(outdir, exist_ok=True)
     lines = header(a.data, a.scale, res)
+    refs = baselines.load_or_compute(a.data, a.scale, outdir) if a.what in ("table2", "all") else None
     if a.what in ("table2", "all"):
-        t2 = table2(a.data, a.scale, res, baselines.load_or_compute(a.data, a.scale, outdir))
+        t2 = table2(a.data, a.scale, res, refs)
         lines += t2
         if a.what == "all":  # table2.md beside report.md (as `--what table2` writes it)
             with open(os.path.join(outdir, "table2.md"), "w") as f:
@@ -323,7 +326,7 @@ def main(argv=None):
     if a.what in ("fig10", "all"):
         lines += fig10(a.data, a.scale, res, outdir)
     if a.what == "all":
-        cl = claims(res, baselines.load_or_compute(a.data, a.scale, outdir))
+        cl = claims(res, refs)
         if config.SCALES[a.scale].get("smoke"):
             cl[2:2] = [f"Scale `{a.scale}` is a smoke test: the verdicts below are no evidence either way.", ""]
         lines += cl
