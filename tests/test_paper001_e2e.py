@@ -70,12 +70,19 @@ def test_end_to_end_ci(tmp_path, monkeypatch):
     assert data.main(["--scale", "ci", "--workers", "2"]) == 0
     assert train.main(["--scale", "ci"]) == 0
     assert evaluate.main(["--scale", "ci"]) == 0
+    seed = config.SCALES["ci"]["seeds"][0]
+    fn_results = tmp_path / config.run_root("synthetic", "ci", seed) / "fn" / "results.json"
+    full = json.loads(fn_results.read_text())
+    # re-scoring only the C&A part keeps the retrieval results and recomputes the same C&A numbers
+    assert evaluate.main(["--scale", "ci", "--variants", "fn", "--parts", "cat"]) == 0
+    cat_only = json.loads(fn_results.read_text())
+    assert cat_only == full
+    assert 0.0 <= full["attributes"]["mean_auc"] <= 1.0
     assert report.main(["--scale", "ci", "--what", "all"]) == 0
 
     assert _snapshot(repo_runs) == before, "the pipeline wrote into the repository's runs/"
     assert not os.path.exists(os.path.join(ROOT, "prototxt", "paper001", "ci"))
 
-    seed = config.SCALES["ci"]["seeds"][0]
     run = tmp_path / config.run_root("synthetic", "ci", seed)
     # nets generated into the run folders; the two-step schedule + fine-tuning for FashionNet
     for v, stages in (("fn", ["step1_r1", "step2_r1", "ft_r1"]), ("global", ["step2_r1", "ft_r1"])):
@@ -118,7 +125,7 @@ def test_end_to_end_ci(tmp_path, monkeypatch):
     prior = [r for r in _rows(t2, "reference: frequency prior")][0]
     best = [r for r in _rows(t2, "reference: perfect ranking")][0]
     assert float(best[-2]) >= float(prior[-2]) and float(best[2]) == 100.0  # all top-3; category top-3
-    assert "above the image-free frequency prior" in rep
+    assert "above the image-free frequency prior" in rep and "attribute scores carry image evidence" in rep
     fig10 = _rows(rep, "L ") + _rows(rep, "R ")
     assert len(fig10) == 8 and any(NUM.match(c) for r in fig10 for c in r[2:])
     assert "## Claims" in rep and "landmarks help" in rep

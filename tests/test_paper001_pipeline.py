@@ -275,3 +275,15 @@ def test_reference_rows_prior_and_ceiling():
     assert prior["shape_top3"] == 1.0 and best["shape_top3"] == 1.0
     table = "\n".join(report.table2("synthetic", "tiny", {}, dict(rows, positives_per_test_image=2.0)))
     assert "| reference: perfect ranking" in table and "2.0 positive attributes each" in table
+
+
+def test_attribute_auc_ranks_images_within_an_attribute():
+    t = np.array([[1, 0], [0, 1], [1, -1], [0, 0]])
+    perfect = np.array([[5.0, 0], [1, 3], [4, 9], [2, 1]])     # attribute 0: positives 5, 4 > negatives 1, 2
+    assert metrics.attribute_auc(perfect[:, :1], t[:, :1]) == 1.0
+    # attribute 1: positive 3 vs negatives 0, 1 -> 1.0; the ignored label (-1, score 9) does not count
+    assert metrics.attribute_auc(perfect, t) == 1.0
+    flat = np.zeros((4, 2))                                    # ties count half
+    assert metrics.attribute_auc(flat, t) == 0.5
+    untrained = np.full((4, 2), -np.inf)
+    assert np.isnan(metrics.attribute_auc(untrained, t))

@@ -6,6 +6,8 @@
   image's positive attributes among the top k; recall = Σ hits / Σ positives.  "All" ranks every
   attribute; a per-type column ranks that type's attributes only (texture, fabric, shape, part,
   style).  Scores of attributes a model was not trained on are −inf (never ranked in);
+* attribute mean AUC (not in the paper; a diagnostic): per attribute, how well its score ranks the
+  test images with the attribute above those without, averaged over the attributes;
 * retrieval top-k accuracy — the share of queries with at least one gallery image of the same item
   among the k nearest (not a recall over all relevant images); k = 1 … 50;
 * landmark detection rate — share of visible ground-truth landmarks whose prediction lies within a
@@ -55,6 +57,29 @@ def attribute_recall(scores, targets, k, columns=None):
     if hp is None or hp[1].sum() == 0:
         return float("nan")
     return float(hp[0].sum() / hp[1].sum())
+
+
+def attribute_auc(scores, targets, columns=None):
+    """Mean over attributes of the ROC AUC of ranking the test *images* by that attribute's score
+    (positives = 1 vs negatives = 0; other labels ignored; ties count half; attributes without both
+    classes, or with −inf scores (not trained), are skipped).  0.5 = no image evidence.  Top-k recall
+    ranks attributes within an image and so rewards frequent ones; this ranks images within an
+    attribute, so it shows whether a head learned anything from the pixels."""
+    from scipy.stats import rankdata
+
+    s = np.asarray(scores, np.float64)
+    t = np.asarray(targets)
+    cols = range(s.shape[1]) if columns is None else columns
+    aucs = []
+    for j in cols:
+        keep = (t[:, j] == 1) | (t[:, j] == 0)
+        pos = t[keep, j] == 1
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos == 0 or n_neg == 0 or not np.all(np.isfinite(s[keep, j])):
+            continue
+        ranks = rankdata(s[keep, j])
+        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs)) if aucs else float("nan")
 
 
 def l2n(x):

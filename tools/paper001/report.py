@@ -289,6 +289,12 @@ def claims(res, refs=None):
                      and _mean(res[v], lambda r: table2_cell(r, col)) > prior[col]]
             out.append(f"- above the image-free frequency prior ({_f(prior[col])}) on {what}: "
                        + (", ".join(above) if above else "**no variant**"))
+    aucs = [(v, _mean(res[v], lambda r: r["attributes"].get("mean_auc"))) for v in config.VARIANTS if v in res]
+    aucs = [(v, x) for v, x in aucs if x is not None and not np.isnan(x)]
+    if aucs:
+        out.append("- attribute scores carry image evidence (mean over trained attributes of the ROC AUC of ranking "
+                   "the test images by the attribute's score; 0.5 = none, not in the paper): "
+                   + ", ".join(f"{v} {x:.3f}" for v, x in aucs))
     any_r = next(iter(res.values()))[0]
     out.append(f"- test items: {any_r.get('n_test_images', '?')} C&A test images, "
                f"{(any_r.get('inshop') or {}).get('n_query', '?')} in-shop queries; "
