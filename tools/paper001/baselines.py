@@ -20,18 +20,13 @@ import os
 import numpy as np
 
 from . import config, metrics
+from .evaluate import float_rows
 
 
 def _labels(lmdb_dir):
     from fashioncaffe.io.lmdb_datum import DatumReader
 
     return np.asarray([dat.label for _, dat in DatumReader(lmdb_dir)], np.int64)
-
-
-def _attributes(lmdb_dir):
-    from fashioncaffe.io.lmdb_datum import DatumReader
-
-    return np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(lmdb_dir)])
 
 
 def compute(test_labels, test_attributes, train_category_counts, train_attribute_positives, attribute_types):
@@ -70,7 +65,7 @@ def load_or_compute(data, scale, outdir, root="."):
         return None
     stats = json.load(open(stats_file))
     train_counts = np.bincount(_labels(os.path.join(cat, "train", "images_lmdb")), minlength=len(stats["categories"]))
-    test_attributes = _attributes(os.path.join(cat, "test", "attributes_lmdb"))
+    test_attributes = float_rows(os.path.join(cat, "test", "attributes_lmdb"))
     rows = compute(_labels(os.path.join(cat, "test", "images_lmdb")), test_attributes, train_counts, stats["pos"],
                    stats["attribute_types"])
     rows["positives_per_test_image"] = float((test_attributes == 1).sum(axis=1).mean())

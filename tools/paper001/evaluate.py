@@ -39,8 +39,15 @@ def load_split(d, size):
     for name in ("landmarks", "attributes", "item"):
         p = os.path.join(d, f"{name}_lmdb")
         if os.path.isdir(p):
-            out[name] = np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(p)])
+            out[name] = float_rows(p)
     return out
+
+
+def float_rows(lmdb_dir):
+    """(N, D) float32 of a companion LMDB's Datum float_data (landmarks, attributes, item ids)."""
+    from fashioncaffe.io.lmdb_datum import DatumReader
+
+    return np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(lmdb_dir)])
 
 
 def preprocess(images, mean, scale):

@@ -158,4 +158,3 @@ def input_dependence(scores):
 
 #: input_dependence below this marks a collapsed variant in the report
 COLLAPSE_THRESHOLD = 0.05
-

@@ -87,10 +87,10 @@ def table2(data, scale, res, refs=None):
                                                                for c in cols) + " |")
         else:
             lines.append(f"| {config.VARIANT_TITLES[v]} | not run | " + " | ".join("—" for _ in cols) + " |")
-    for name, row in (refs or {}).items():
-        if isinstance(row, dict):
-            lines.append(f"| reference: {name} ({REFERENCE_ROWS[name]}) | computed from the labels, no image | "
-                         + " | ".join(_f(row.get(c)) for c in cols) + " |")
+    for name, what in REFERENCE_ROWS.items():
+        if refs and name in refs:
+            lines.append(f"| reference: {name} ({what}) | computed from the labels, no image | "
+                         + " | ".join(_f(refs[name].get(c)) for c in cols) + " |")
     for name, row in paper.TABLE2.items():
         tag = "paper" + (" (not reproduced)" if name in paper.NOT_REPRODUCED else "")
         lines.append(f"| {name} | {tag} | " + " | ".join("n/a" if row[c] is None else f"{row[c]:.2f}" for c in cols)
