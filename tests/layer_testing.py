@@ -72,3 +72,34 @@ class FBlob:
         if self.data.shape != tuple(shape):
             self.data = np.zeros(shape)
             self.diff = np.zeros(shape)
+
+
+class BlobVector:
+    """BVLC pycaffe's ``RawBlobVec``: what BVLC Caffe hands a Python layer as ``bottom`` and ``top``.
+
+    It is a wrapped ``std::vector<Blob*>``: ``len()``, integer indexing (negative too) and slicing
+    (which gives another such vector) work, but iterating fails -- ``for b in bottom``, ``zip(..,
+    bottom)``, ``list(bottom)`` and unpacking raise the TypeError BVLC raises.  Tests drive our
+    pycaffe layers through this stand-in so that a layer that would crash in BVLC Caffe fails here.
+    """
+
+    def __init__(self, blobs):
+        self._blobs = list(blobs)
+
+    def __len__(self):
+        return len(self._blobs)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return BlobVector(self._blobs[index])
+        if not isinstance(index, int):
+            raise TypeError("Invalid index type")
+        if not -len(self._blobs) <= index < len(self._blobs):
+            raise IndexError("Index out of range")
+        return self._blobs[index]
+
+    def __iter__(self):
+        raise TypeError("No to_python (by-value) converter found for C++ type: caffe::Blob<float>*")
+
+    def __contains__(self, item):
+        raise TypeError("No to_python (by-value) converter found for C++ type: caffe::Blob<float>*")
