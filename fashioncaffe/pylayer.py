@@ -6,6 +6,13 @@ A Python layer (``python_param { module layer param_str }``) is a class deriving
 engine sets ``self.param_str`` and ``self.phase``; ``reshape`` runs before every forward.  This path
 is exact but runs on the host.
 
+**BVLC's vectors.** BVLC Caffe hands ``bottom`` and ``top`` as its ``RawBlobVec`` (a wrapped
+``std::vector<Blob*>``) and ``propagate_down`` as its ``BoolVec`` (``std::vector<bool>``): ``len()``,
+integer indexing and slicing work, iterating does not (boost.python has no by-value converter for a
+``Blob*`` or a ``vector<bool>`` bit reference).  The engine hands a layer the same kind of vectors
+(:class:`RawBlobVec`, :class:`BoolVec`), so a layer that iterates fails here as it would in BVLC
+Caffe, with an error that says so.
+
 **Tensor path.** A layer class may also name a device implementation with the class attribute
 ``tensor_path = "package.module:function"``.  The engine then calls
 ``function(layer, bottoms: list[torch.Tensor]) -> list[torch.Tensor]`` (after the layer's own
@@ -22,6 +29,72 @@ import torch
 from .blob import Blob
 from .errors import fail
 from .layers.base import Layer as EngineLayer, register
+
+
+class _CaffeVector:
+    """A boost.python ``vector_indexing_suite`` wrapper as BVLC pycaffe builds them: ``len()``, integer
+    indexing (negative too; another type, a numpy integer included, is refused), slicing without a
+    step (a new vector of the same kind) -- and, for the vectors below, no iteration."""
+
+    _what = "vector"
+    _cpp_type = ""
+    _hint = ""
+
+    def __init__(self, items, owner=""):
+        self._items = list(items)
+        self._owner = owner
+
+    def __len__(self):
+        return len(self._items)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            if index.step is not None:
+                raise IndexError("slice step size not supported.")
+            return type(self)(self._items[index], self._owner)
+        if not isinstance(index, int):  # boost extracts a C long: a numpy integer is not one
+            raise TypeError("Invalid index type")
+        n = len(self._items)
+        if not -n <= index < n:
+            raise IndexError("Index out of range")
+        return self._items[index]
+
+    def __iter__(self):
+        raise TypeError(f"{self._owner or self._what} is BVLC Caffe's {type(self).__name__} (a wrapped C++ vector): len(), "
+                        f"indexing and slicing work but iterating it does not -- `for x in ...`, zip(), list(), "
+                        f"any()/all() and unpacking raise in BVLC Caffe 'No to_python (by-value) converter "
+                        f"found for C++ type: {self._cpp_type}'. {self._hint}")
+
+    def __repr__(self):
+        return f"<{type(self).__name__} of {len(self._items)} ({self._owner})>"
+
+
+class RawBlobVec(_CaffeVector):
+    """``bottom`` / ``top`` of a Python layer: BVLC's ``RawBlobVec`` of Blobs (not iterable; ``in``
+    refused too, as no layer should rely on boost's pointer extraction for it)."""
+
+    _what = "bottom/top"
+    _cpp_type = "caffe::Blob<float>*"
+    _hint = "Index it instead: `for i in range(len(bottom)): bottom[i]`."
+
+    def __contains__(self, item):
+        raise TypeError(f"`in` on a {type(self).__name__}: not supported by BVLC Caffe's vector of Blob pointers; "
+                        f"compare indices instead.")
+
+
+class BoolVec(_CaffeVector):
+    """``propagate_down`` of a Python layer's backward: BVLC's ``BoolVec`` (indexing gives a bool,
+    ``True in propagate_down`` works, iterating does not)."""
+
+    _what = "propagate_down"
+    _cpp_type = "std::_Bit_reference"
+    _hint = "Index it instead: `propagate_down[i]`."
+
+    def __init__(self, items, owner=""):
+        super().__init__((bool(x) for x in items), owner)
+
+    def __contains__(self, item):
+        return bool(item) in self._items
 
 
 class _BlobVec(list):
@@ -139,10 +212,15 @@ class PythonLayer(EngineLayer):
             raise fail(f"Python layer '{self.name}' ({type(self.obj).__module__}.{type(self.obj).__name__}) "
                        f"raised {type(e).__name__} in {what}(): {e}") from e
 
+    def _vectors(self):
+        """(bottom, top) as BVLC hands them to the layer."""
+        return (RawBlobVec(self._bottom_blobs, f"bottom of layer '{self.name}'"),
+                RawBlobVec(self._top_blobs, f"top of layer '{self.name}'"))
+
     def setup_blobs(self, bottom_shapes, n_tops):
         self._bottom_blobs = [Blob(s, device="cpu", name=f"{self.name}.bottom{i}") for i, s in enumerate(bottom_shapes)]
         self._top_blobs = [Blob((), device="cpu", name=f"{self.name}.top{i}") for i in range(n_tops)]
-        self._call("setup", self._bottom_blobs, self._top_blobs)
+        self._call("setup", *self._vectors())
         self.blobs = list(self.obj.blobs)
 
     def reshape(self, bottom_shapes):
@@ -150,7 +228,7 @@ class PythonLayer(EngineLayer):
             return super().reshape(bottom_shapes)
         for b, s in zip(self._bottom_blobs, bottom_shapes):
             b.reshape(s)
-        self._call("reshape", self._bottom_blobs, self._top_blobs)
+        self._call("reshape", *self._vectors())
         return [t.shape for t in self._top_blobs]
 
     def forward(self, bottoms):
@@ -164,8 +242,8 @@ class PythonLayer(EngineLayer):
     def _host_forward(self, bottoms):
         for blob, t in zip(self._bottom_blobs, bottoms):
             blob.set_tensor(t.detach().to("cpu", torch.float32))
-        self._call("reshape", self._bottom_blobs, self._top_blobs)
-        self._call("forward", self._bottom_blobs, self._top_blobs)
+        self._call("reshape", *self._vectors())
+        self._call("forward", *self._vectors())
         return [t.tensor.detach().clone().to(self.device) for t in self._top_blobs]
 
     def _host_backward(self, bottoms, grads, needs):
@@ -177,7 +255,8 @@ class PythonLayer(EngineLayer):
                 blob._diff.reshape(blob.shape)
             else:
                 blob._diff.set_tensor(g.detach().to("cpu", torch.float32).contiguous().clone())
-        self._call("backward", self._top_blobs, list(needs), self._bottom_blobs)
+        bottom, top = self._vectors()
+        self._call("backward", top, BoolVec(needs, f"propagate_down of layer '{self.name}'"), bottom)
         out = []
         for blob, need in zip(self._bottom_blobs, needs):
             out.append(blob._diff.tensor().detach().clone().to(self.device) if need else None)

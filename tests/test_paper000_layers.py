@@ -26,10 +26,18 @@ from layers.gamma_task import GammaTaskWeighting, gamma_from_counts, smoothed, p
 from layers.tensor_impl import weighted_sigmoid_ce as wsce_t, gamma_task as gamma_t  # noqa: E402
 
 
-from layer_testing import FBlob  # noqa: E402
+from layer_testing import BVLCCalls, FBlob as _Blob  # noqa: E402
+
+
+def FBlob(arr):
+    """A float64 blob: these tests check formulas to 1e-12 and by finite differences.  BVLC's float32
+    blobs, vectors and call order are the harness's (tests/test_layers_bvlc.py); the layer is called
+    through BVLCCalls, so it gets BVLC's non-iterable vectors here too."""
+    return _Blob(arr, dtype=np.float64)
+
 
 def make(cls, param, bottoms):
-    layer = cls()
+    layer = BVLCCalls(cls())
     layer.param_str = json.dumps(param)
     top = [FBlob(0.0)]
     layer.setup(bottoms, top)

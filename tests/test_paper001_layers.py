@@ -26,10 +26,18 @@ from layers.triplet_sampler import TripletSampler, select  # noqa: E402
 from layers.tensor_impl import landmark_pooling_t as lp_t, triplet_t  # noqa: E402
 
 
-from layer_testing import FBlob  # noqa: E402
+from layer_testing import BVLCCalls, FBlob as _Blob  # noqa: E402
+
+
+def FBlob(arr):
+    """A float64 blob: these tests check formulas to 1e-12 and by finite differences.  BVLC's float32
+    blobs, vectors and call order are the harness's (tests/test_layers_bvlc.py); the layer is called
+    through BVLCCalls, so it gets BVLC's non-iterable vectors here too."""
+    return _Blob(arr, dtype=np.float64)
+
 
 def make(cls, param, bottoms, ntop=1):
-    layer = cls()
+    layer = BVLCCalls(cls())
     layer.param_str = json.dumps(param)
     tops = [FBlob(0.0) for _ in range(ntop)]
     layer.setup(bottoms, tops)
