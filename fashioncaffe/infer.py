@@ -135,6 +135,8 @@ class Predictor:
         """BGR (or gray) HWC uint8 image; raises FashionCaffeError for a missing/unreadable file."""
         import cv2
 
+        from .io.lmdb_datum import imread_flags
+
         if not os.path.exists(path):
             raise fail(f"{path}: no such file.")
         if os.path.isdir(path):
@@ -144,8 +146,7 @@ class Predictor:
                 buf = np.frombuffer(f.read(), np.uint8)
         except OSError as e:
             raise fail(f"{path}: cannot be read ({e.strerror}).") from None
-        flag = cv2.IMREAD_GRAYSCALE if self.C == 1 else cv2.IMREAD_COLOR
-        img = cv2.imdecode(buf, flag) if buf.size else None
+        img = cv2.imdecode(buf, imread_flags(self.C != 1)) if buf.size else None  # as training decoded
         if img is None:
             raise fail(f"{path}: cannot be decoded as an image ({buf.size} bytes; expected JPEG/PNG/BMP/...).")
         if img.ndim == 2:

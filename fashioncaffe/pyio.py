@@ -96,17 +96,12 @@ def array_to_datum(arr, label=None):
 def datum_to_array(datum):
     """A Datum's C×H×W array: uint8 from ``data`` bytes, else float from ``float_data``.
 
-    Encoded (JPEG/PNG) Datums are decoded to BGR C×H×W uint8, as Caffe's Data layer reads them."""
+    Encoded (JPEG/PNG) Datums -- which BVLC's pycaffe does not decode -- are decoded as Caffe's Data
+    layer reads them natively (the file's own channels, alpha kept, never rotated), C×H×W uint8."""
     if datum.encoded:
-        import cv2
+        from .io.lmdb_datum import decode_image
 
-        buf = np.frombuffer(datum.data, dtype=np.uint8)
-        flag = cv2.IMREAD_COLOR if datum.channels != 1 else cv2.IMREAD_GRAYSCALE
-        img = cv2.imdecode(buf, flag)
-        if img is None:
-            raise fail("datum_to_array: the Datum is marked encoded but its bytes do not decode as an image.")
-        if img.ndim == 2:
-            img = img[:, :, None]
+        img = decode_image(datum.data, None, "datum_to_array: the encoded Datum")
         return np.ascontiguousarray(img.transpose(2, 0, 1))
     if len(datum.data):
         return np.frombuffer(datum.data, dtype=np.uint8).reshape(datum.channels, datum.height, datum.width).copy()

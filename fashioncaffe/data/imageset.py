@@ -28,10 +28,11 @@ __all__ = ["read_image_to_datum", "convert_imageset", "compute_image_mean", "mai
 
 
 def _match_ext(fn, enc):
+    """BVLC's matchExt: the extension equals the encoding, or the encoding is "jpg" for a ".jpeg" file
+    (not the other way round: "jpeg" for a ".jpg" file re-encodes)."""
     ext = os.path.splitext(fn)[1][1:].lower()
     enc = enc.lower()
-    norm = {"jpg": "jpeg"}
-    return norm.get(ext, ext) == norm.get(enc, enc)
+    return ext == enc or (enc == "jpg" and ext == "jpeg")
 
 
 def read_image_to_datum(path, label=0, resize_height=0, resize_width=0, is_color=True, encoding="",
@@ -44,11 +45,11 @@ def read_image_to_datum(path, label=0, resize_height=0, resize_width=0, is_color
     """
     import cv2
 
-    from ..io.lmdb_datum import array_to_datum, encoded_datum
+    from ..io.lmdb_datum import array_to_datum, encoded_datum, read_image
 
     if not os.path.isfile(path):
         return None
-    img = cv2.imread(path, cv2.IMREAD_COLOR if is_color else cv2.IMREAD_GRAYSCALE)
+    img = read_image(path, is_color)
     if img is None:
         return None
     oh, ow = img.shape[:2]

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ..errors import fail
-from ..io.lmdb_datum import DatumReader, decode_image, parse_datum
+from ..io.lmdb_datum import DatumReader, decode_image, parse_datum, read_image
 
 __all__ = ["LMDBSource", "ImageListSource", "ReadPlan", "read_image_list"]
 
@@ -122,7 +122,7 @@ class ImageListSource:
         import cv2
 
         full = self.root + name
-        img = cv2.imread(full, cv2.IMREAD_COLOR if self.is_color else cv2.IMREAD_GRAYSCALE)
+        img = read_image(full, self.is_color)
         if img is None:
             raise fail(f"{self.path}: could not open or decode image file {full!r}.")
         if self.new_hw[0] > 0:

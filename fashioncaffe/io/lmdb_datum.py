@@ -27,6 +27,7 @@ from ..errors import fail
 
 __all__ = [
     "make_key", "array_to_datum", "encoded_datum", "float_datum", "datum_to_array", "decode_image",
+    "imread_flags", "read_image",
     "datum_shape", "DatumWriter", "DatumReader", "open_env", "close_env", "parse_datum",
 ]
 
@@ -96,25 +97,65 @@ def float_datum(values, label: int = 0, shape=None):
     return d
 
 
-_IMREAD = None
+def imread_flags(color: bool | None) -> int:
+    """The OpenCV flags BVLC Caffe 1.0 decodes an image file with.
 
+    * ``None`` -- an encoded Datum read natively (``src/caffe/util/io.cpp`` DecodeDatumToCVMatNative:
+      ``cv::imdecode(vec_data, -1)``, used by ``data_transformer.cpp`` Transform / InferBlobShape when
+      neither force_color nor force_gray is set): ``IMREAD_UNCHANGED``, the file as stored -- grey 1
+      channel, BGR 3, BGRA 4 (alpha kept), its bit depth, never rotated;
+    * ``True`` / ``False`` -- ``CV_LOAD_IMAGE_COLOR`` / ``CV_LOAD_IMAGE_GRAYSCALE`` (DecodeDatumToCVMat
+      under transform_param force_color / force_gray; ReadImageToCVMat's ``cv::imread`` for ImageData's
+      is_color and convert_imageset's ``--gray``): 3-channel BGR / 1-channel grey, 8 bits.
 
-def decode_image(buf, color: bool | None = None, what: str = "image") -> np.ndarray:
-    """Decode JPEG/PNG bytes to a BGR **HWC** uint8 array (H, W, C).
-
-    ``color`` True → 3 channels (force_color), False → 1 channel (force_gray), None → the file's own
-    channel count (Caffe's ``DecodeDatumToCVMatNative``).  Undecodable bytes raise naming ``what``.
+    EXIF orientation: BVLC 1.0 builds against OpenCV 2.4 by default, which never applies it; OpenCV
+    >= 3.1 applies it in ``imread`` (later also ``imdecode``) with COLOR / GRAYSCALE but never with
+    UNCHANGED.  We add ``IMREAD_IGNORE_ORIENTATION`` so every path decodes the stored pixel grid: as
+    BVLC 1.0 on OpenCV 2.4 everywhere, and as every BVLC build on encoded LMDBs read natively.  (A BVLC
+    built against OpenCV >= 3.1 turns an EXIF-rotated JPEG upright in ImageData, in a raw
+    convert_imageset and under force_color / force_gray; rotate such files beforehand to agree with it.)
     """
     import cv2
 
-    flag = cv2.IMREAD_ANYCOLOR if color is None else (cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
+    if color is None:
+        return cv2.IMREAD_UNCHANGED
+    return (cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def _check_8bit(img, what):
+    if img.dtype != np.uint8:
+        bits = img.dtype.itemsize * 8
+        raise fail(f"{what}: the image is {bits}-bit ({img.dtype}); BVLC Caffe reads encoded images natively "
+                   f"(cv::imdecode(buf, -1) keeps the depth) and then aborts on CHECK(cv_img.depth() == CV_8U) "
+                   f"'Image data type must be unsigned byte'. Store it as 8-bit, or set transform_param "
+                   f"force_color / force_gray (which decode to 8 bits).")
+
+
+def decode_image(buf, color: bool | None = None, what: str = "image") -> np.ndarray:
+    """Decode image-file bytes to a BGR(A) **HWC** uint8 array (H, W, C), as BVLC Caffe does.
+
+    ``color`` True → 3 channels (force_color), False → 1 channel (force_gray), None → as stored
+    (native: 1, 3 or 4 channels); see :func:`imread_flags`.  Undecodable bytes, and a 16-bit image
+    read natively (BVLC aborts on it), raise naming ``what``.
+    """
+    import cv2
+
     arr = np.frombuffer(buf, dtype=np.uint8)
-    img = cv2.imdecode(arr, flag) if arr.size else None
+    img = cv2.imdecode(arr, imread_flags(color)) if arr.size else None
     if img is None:
         raise fail(f"{what}: the encoded image ({arr.size} bytes) cannot be decoded as JPEG/PNG.")
+    _check_8bit(img, what)
     if img.ndim == 2:
         img = img[:, :, None]
     return img
+
+
+def read_image(path, is_color: bool = True):
+    """BVLC's ReadImageToCVMat before its resize: ``cv::imread`` with is_color's flags (HW or HWC uint8),
+    or None where the file cannot be opened or decoded (BVLC logs "Could not open or find file")."""
+    import cv2
+
+    return cv2.imread(str(path), imread_flags(bool(is_color)))
 
 
 def datum_shape(datum, what: str = "datum") -> tuple:

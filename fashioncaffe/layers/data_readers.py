@@ -200,8 +200,14 @@ class DataLayer(_PrefetchingReader):
             raise fail(f"Layer '{self.name}' (Data): {src} is not an LMDB, and LevelDB is not supported; "
                        f"convert it with tools/convert_imageset.py --backend lmdb.")
         spec = TransformSpec.from_param(self.param.transform_param, self.phase, self.name)
-        if dp.force_encoded_color and not spec.force_gray:
-            spec.force_color = True
+        if dp.force_encoded_color:
+            # BVLC reads this field nowhere since commit 3c46df7 (2015, before 1.0): the decode mode is
+            # transform_param's force_color / force_gray alone.  Accept it, as BVLC does, and say so.
+            from ..logging_caffe import warning
+
+            warning(f"Layer '{self.name}' (Data): data_param.force_encoded_color has no effect in BVLC Caffe 1.0 "
+                    f"and is ignored; set transform_param {{ force_color: true }} to decode encoded images "
+                    f"as 3-channel colour.", "data_layer.cpp:0")
         self._init_reader(LMDBSource(src, spec.color), dp.batch_size, dp.rand_skip, False, dp.prefetch, spec)
 
 
