@@ -77,3 +77,47 @@ layer {{ name: "pool5_local" type: "Python" bottom: "feat" bottom: "lm" bottom: 
         shifted_somewhere |= bool((f32.double() != f64).any())
     if coords == "normalized":   # (28/224 = 1/8 is exact in float32; 0.1 is not, but shifts no window here)
         assert shifted_somewhere
+
+
+# ---------------------------------------------------------------------------------------------
+def _sigmoid_points():
+    dense = np.linspace(-90, 90, 180001)
+    ints = np.arange(-90, 91, dtype=np.float64)
+    near = np.concatenate([ints + d for d in (-1e-3, 1e-3, 0.5)])
+    return np.concatenate([dense, ints, near]).astype(np.float32)
+
+
+def _ulps(got, exact):
+    """|got − exact| in float32 ulps of exact (the subnormal spacing at the bottom)."""
+    spacing = np.maximum(np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64), 2.0 ** -149)
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+def test_exported_sigmoid_is_within_4_ulps_of_exact_math_engine_and_bvlc(tmp_path):
+    x = _sigmoid_points()
+    net = _net(tmp_path, f"""
+layer {{ name: "in" type: "Input" top: "x" input_param {{ shape {{ dim: 1 dim: {x.size} }} }} }}
+layer {{ name: "prob" type: "Sigmoid" bottom: "x" top: "prob" }}
+layer {{ name: "swish" type: "Swish" bottom: "x" top: "swish" swish_param {{ beta: 0.5 }} }}
+""")
+    onnx_path = tmp_path / "sig.onnx"
+    model = export_net(net, str(onnx_path))
+    assert "Sigmoid" not in {n.op_type for n in model.graph.node}      # onnxruntime's approximates
+    got = dict(zip(["prob", "swish"], ort_session(str(onnx_path)).run(["prob", "swish"], {"x": x[None]})))
+    prob = got["prob"][0]
+    x64 = x.astype(np.float64)
+    exact = 1.0 / (1.0 + np.exp(-x64))
+    assert _ulps(prob, exact).max() <= 4.0
+    assert prob[np.argmin(np.abs(x + 10))] == pytest.approx(4.5397868702e-05, rel=3e-7)   # issue 21's point
+    assert prob.min() > 0                                              # no flush to 0 (x = −90: 8.2e-40)
+    # the engine's Sigmoid (torch.sigmoid, float32): within 5 ulps where its value is a normal float
+    net.blobs["x"].data[...] = x[None]
+    eng = net.forward()["prob"][0].astype(np.float64)
+    normal = x >= -87.3
+    assert _ulps(prob[normal], eng[normal]).max() <= 5.0
+    # BVLC Caffe's Sigmoid: 0.5·tanh(0.5x) + 0.5 in double, rounded to float (its own cancellation: 1.2e-16)
+    bvlc = (0.5 * np.tanh(0.5 * x64) + 0.5).astype(np.float32).astype(np.float64)
+    np.testing.assert_array_less(np.abs(prob - bvlc), 4 * np.spacing(bvlc.astype(np.float32)) + 1.2e-16)
+    # Swish = x·σ(βx) through the same form
+    swish_exact = x64 / (1.0 + np.exp(-0.5 * x64))
+    assert _ulps(got["swish"][0], swish_exact).max() <= 5.0
