@@ -35,8 +35,9 @@ def _pairwise(q, c, c_sq, distance):
     return d.clamp_min_(0.0)
 
 
-def knn(feats, k, chunk=4096, device="cpu", distance="euclidean", exact=False):
-    """Indices (N × k) of each row's k nearest other rows (self excluded), ties → lower index."""
+def knn(feats, k, chunk=4096, device="cpu", distance="euclidean", exact=False, n_queries=None):
+    """Indices (N × k) of each row's k nearest other rows (self excluded), ties → lower index.
+    ``n_queries``: only the first that many rows are queries (all rows stay candidates)."""
     dtype = torch.float64 if exact else torch.float32
     x = torch.as_tensor(np.asarray(feats), dtype=dtype, device=device)
     n = x.shape[0]
@@ -48,12 +49,13 @@ def knn(feats, k, chunk=4096, device="cpu", distance="euclidean", exact=False):
     elif distance != "euclidean":
         raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}")
     c_sq = (x * x).sum(1)
-    out = torch.empty((n, k), dtype=torch.int64)
+    n_q = n if n_queries is None else min(n, int(n_queries))
+    out = torch.empty((n_q, k), dtype=torch.int64)
     prev_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
+        for s in range(0, n_q, chunk):
+            e = min(n_q, s + chunk)
             d = _pairwise(x[s:e], x, c_sq, distance)
             rows = torch.arange(e - s, device=x.device)
             d[rows, rows + s] = float("inf")  # the query itself is not a candidate
