@@ -102,7 +102,6 @@ def measure(nets, batch=16, iters=10, warmup=2, device="cpu", size=0, threads=0)
         to = _bench(onnxrt, warmup, iters)
         rows.append({"net": name, "input": "x".join(map(str, shape)), "engine_ips": batch / te,
                      "onnxruntime_ips": batch / to, "ratio": te / to, "provider": sess.get_providers()[0]})
-        del net, sess, model
     return rows
 
 

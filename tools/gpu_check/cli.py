@@ -57,6 +57,10 @@ def run_child(name, mode, cap, result_file, work, log) -> tuple[int | None, bool
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("GLOG_minloglevel", "1")
+    if mode == "dry":
+        # tiny work on a small shared CPU: one intra-op thread each (two threads on two busy cores ran a
+        # tiny AlexNet step 10× slower than one)
+        env["OMP_NUM_THREADS"] = "1"
     cmd = [sys.executable, "-m", "tools.gpu_check.context", name, "--mode", mode, "--result", str(result_file),
            "--work", str(work), "--cap-s", str(cap)]
     log.write(f"\n===== section {name} (cap {cap:.0f} s): {' '.join(cmd)}\n")

@@ -29,7 +29,7 @@ def table(rows) -> list[str]:
     cols = []
     for r in rows:
         cols += [k for k in r if k not in cols]
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out = ["| " + " | ".join(fmt(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return out
 

@@ -38,7 +38,7 @@ def timed_map(n, d, r, device):
     """(seconds, mAP, features on the host, neighbour lists for the first rows) of one run at size n."""
     import torch
 
-    from tools.paper000.eval_map import knn, map_at_r
+    from tools.paper000.eval_map import map_at_r
 
     x, labels = make_features(n, d, device)
     host = x.cpu()
