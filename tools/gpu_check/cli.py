@@ -65,9 +65,16 @@ def run_child(name, mode, cap, result_file, work, log) -> tuple[int | None, bool
            "--work", str(work), "--cap-s", str(cap)]
     log.write(f"\n===== section {name} (cap {cap:.0f} s): {' '.join(cmd)}\n")
     log.flush()
+    return run_capped(cmd, cap, log, f"[{name} ", env)
+
+
+def run_capped(cmd, cap, log, echo_prefix, env=None) -> tuple[int | None, bool]:
+    """Run ``cmd`` in its own process group, its output into ``log`` (lines starting with
+    ``echo_prefix`` also printed); at ``cap`` seconds the whole group is stopped (SIGTERM, then
+    SIGKILL), and whatever the group left running afterwards is killed too."""
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
-    t = threading.Thread(target=_pump, args=(p.stdout, log, f"[{name} "), daemon=True)
+    t = threading.Thread(target=_pump, args=(p.stdout, log, echo_prefix), daemon=True)
     t.start()
     timed_out = False
     try:
@@ -84,8 +91,8 @@ def run_child(name, mode, cap, result_file, work, log) -> tuple[int | None, bool
                 break
             except subprocess.TimeoutExpired:
                 continue
-    t.join(5)
     _reap_group(p.pid)
+    t.join(5)
     return p.returncode, timed_out
 
 

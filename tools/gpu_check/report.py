@@ -9,6 +9,8 @@ def fmt(v) -> str:
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if isinstance(v, int) and abs(v) >= 10000:
+        return f"{v:,}"
     if isinstance(v, float):
         if v == 0:
             return "0"

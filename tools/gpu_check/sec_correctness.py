@@ -105,7 +105,7 @@ def run(ctx):
             init_file = ctx.work / "init.caffemodel"
             ref = train(s, "cpu", plan["iters"], save_init=init_file)
             device = "cuda" if ctx.cuda else "cpu"
-            ctx.log(f"{s}: {device} run")
+            ctx.log(f"{s}: the compared run, on {device}")
             got = train(s, device, plan["iters"], init_file=init_file)
             same_init, worst_out, worst_w, worst_name = compare(ctx, s, ref, got)
             ok = worst_out <= RTOL and worst_w <= RTOL

@@ -77,7 +77,7 @@ def e2e_rate(db, net, precision, crop, batch, workers, iters, warmup, device):
         solver.step(iters)
         if device == "cuda":
             torch.cuda.synchronize()
-        float(solver.net.blobs["loss"].tensor)
+        float(solver.net.blobs["loss"].tensor.detach())
         seconds = time.perf_counter() - t0
         for layer in solver.net.layers:
             getattr(layer, "close", lambda: None)()
