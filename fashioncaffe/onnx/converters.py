@@ -490,8 +490,6 @@ def _eltwise(cx):
 
     L = cx.layer
     g = cx.g
-    if getattr(L, "flat", None):
-        raise cx.fail("bottoms of different shapes (Caffe reads them as flat arrays); give them one shape.")
     xs = cx.inputs
     if L.op == _SUM:
         terms = [x if c == 1.0 else g.node("Mul", [x, g.const(np.float32(c))]) for c, x in zip(L.coeff, xs)]
