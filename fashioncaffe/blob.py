@@ -9,6 +9,7 @@ tensor's memory, so nothing is ever copied.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -241,6 +242,17 @@ class Blob:
         self._grad_head_host = True
         self._grad_mirror_of = (weakref.ref(g), _version(g))
         return m
+
+    @contextlib.contextmanager
+    def substituted(self, t: torch.Tensor):
+        """Let the engine see ``t`` as this blob's tensor inside the ``with`` block (shape inference
+        runs layers on meta tensors); nothing else about the blob changes."""
+        saved = self._data._tensor
+        self._data._tensor = t
+        try:
+            yield
+        finally:
+            self._data._tensor = saved
 
     def to(self, device) -> None:
         device = torch.device(device)

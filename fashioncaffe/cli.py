@@ -225,7 +225,7 @@ def _test(a):
     names = []
     for i in range(a.iterations):
         with torch.no_grad():
-            loss = net._run_forward(0, grad=False)
+            loss = net.forward_from_to(grad=False)
         loss_total += 0.0 if loss is None else float(loss)
         vals = []
         for o in net.outputs:
@@ -258,18 +258,18 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
     backward can be timed alone.  Adds microseconds to ``fwd_t`` / ``bwd_t``."""
     import torch
 
-    steps = net._steps
-    slots = [None] * len(net._slot_names)
+    steps = net.schedule
+    slots = [None] * len(net.slot_names)
     record = []
     for k, step in enumerate(steps):
         t0 = time.perf_counter()
         if step.layer.feeds_from_blob:
-            outs = [net.blobs[net._slot_names[s]].tensor for s in step.tops]
+            outs = [net.slot_blob(s).tensor for s in step.tops]
             ins = []
         else:
             ins = []
             for s in step.bottoms:
-                x = slots[s] if slots[s] is not None else net.blobs[net._slot_names[s]].tensor
+                x = slots[s] if slots[s] is not None else net.slot_blob(s).tensor
                 x = x.detach()
                 if x.is_floating_point():
                     x.requires_grad_(True)
@@ -281,7 +281,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
             slots[s] = o
         record.append((ins, outs))
     grads = {}
-    for s, w in net._loss_terms:
+    for s, w in net.loss_terms:
         if slots[s] is not None:
             grads[s] = torch.full_like(slots[s], w)
     for k in range(len(steps) - 1, -1, -1):
@@ -303,7 +303,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
 
 
 def _whole_pass(net):
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     if loss is not None and loss.requires_grad:
         loss.backward()
 
@@ -328,12 +328,12 @@ def _time(a):
             torch.cuda.synchronize()
 
     log.info("Performing Forward", "caffe.cpp:361")
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     log.info(f"Initial loss: {log.fmt(0.0 if loss is None else float(loss.detach()))}", "caffe.cpp:363")
     log.info("Performing Backward", "caffe.cpp:364")
     if loss is not None and loss.requires_grad:
         loss.backward()
-    n = len(net._steps)
+    n = len(net.schedule)
     fwd_t, bwd_t = [0.0] * n, [0.0] * n
     log.info("*** Benchmark begins ***", "caffe.cpp:377")
     log.info(f"Testing for {a.iterations} iterations.", "caffe.cpp:378")
@@ -351,7 +351,7 @@ def _time(a):
     total_ms = (time.perf_counter() - total0) * 1e3
     iters = max(1, a.iterations)
     log.info("Average time per layer: ", "caffe.cpp:409")
-    for name, f, b in zip(net._layer_names, fwd_t, bwd_t):
+    for name, f, b in zip(net.layer_names, fwd_t, bwd_t):
         log.info(f"{name:>10}\tforward: {log.fmt(f / 1000 / iters)} ms.", "caffe.cpp:412")
         log.info(f"{name:>10}\tbackward: {log.fmt(b / 1000 / iters)} ms.", "caffe.cpp:415")
     log.info(f"Average Forward pass: {log.fmt(f_sum / 1000 / iters)} ms.", "caffe.cpp:420")
@@ -412,7 +412,7 @@ def build_parser():
     for name, (add_args, _run, help_) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         add_args(p)
-        if not any(getattr(act, "dest", None) == "log_file" for act in p._actions):
+        if p.get_default("log_file") is None:  # the command did not define --log_file itself
             _flag(p, "log_file", default="", help="also write the log to this file")
     return parser
 

@@ -98,7 +98,7 @@ def _worker(r, n, port, devices, job):
             mode.set_device(devices[r])
         else:
             mode.set_mode_cpu()
-        logging_caffe._state["files"] = []   # a forked worker must not share the parent's log handles
+        logging_caffe.forget_log_files()
         if r != 0:
             logging_caffe.set_enabled(False)
         if job.get("log_file") and r == 0:

@@ -274,10 +274,10 @@ def test_bf16_and_tf32_on_cuda(tmp_path):
     fastmodes.configure(precision="bf16")
     s = caffe.get_solver(make_conv_case(tmp_path / "bf16", iters=40))
     with torch.no_grad():
-        first = float(s.net._run_forward(0, grad=False))
+        first = float(s.net.forward_from_to(grad=False))
     s.step(40)
     with torch.no_grad():
-        last = float(s.net._run_forward(0, grad=False))
+        last = float(s.net.forward_from_to(grad=False))
     assert last < first
     assert s.net.params["conv1"][0].tensor.dtype == torch.float32
     fastmodes.configure(precision="fp32")

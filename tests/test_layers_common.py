@@ -81,6 +81,13 @@ def test_eltwise_refuses_bottoms_of_different_shapes_as_bvlc_does():
     assert "'sum'" in str(err.value)
     assert "(2, 3, 4, 4)" in str(err.value) and "(2, 5, 4, 4)" in str(err.value)
 
+    # equal shapes build; reshaping one input afterwards is refused the same way
+    net_text = net_text.replace("dim: 5", "dim: 3")
+    net = caffe.Net(text_format.Parse(net_text, caffe_pb2.NetParameter()), caffe.TEST)
+    net.blobs["b"].reshape(2, 5, 4, 4)
+    with pytest.raises(FashionCaffeError, match=r"'sum'.*\(2, 3, 4, 4\).*\(2, 5, 4, 4\)"):
+        net.reshape()
+
 
 # ---------------------------------------------------------------------------------------------
 # Concat / Slice / Split / Silence

@@ -82,21 +82,16 @@ def _owners(net):
     return {id(spec[0]): spec[3] for spec in net.param_specs}
 
 
-def _layer_blobs(net, idx):
-    layer = net._layers[idx]
-    return layer.blobs
-
-
 def apply_weight_source(net, source: _Source) -> None:
     """Copy a read weights file into ``net`` with Caffe's matching rules."""
-    index = {name: i for i, name in enumerate(net._layer_names)}
+    index = {name: i for i, name in enumerate(net.layer_names)}
     owners = _owners(net)
     for name, blobs in source.layers:
         idx = index.get(name)
         if idx is None:
             log.info(f"Ignoring source layer {name}", "net.cpp:1072")
             continue
-        targets = _layer_blobs(net, idx)
+        targets = net.engine_layers[idx].blobs
         if source.hdf5:
             if len(blobs) > len(targets):
                 raise fail(f"{source.path}: layer '{name}' holds {len(blobs)} blob(s) but the net's layer '{name}' "
@@ -142,9 +137,10 @@ def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
 
     out = caffe_pb2.NetParameter()
     out.name = net.name
-    for lp, layer in zip(net.param.layer, net._layers):
+    for step in net.schedule:
+        layer = step.layer
         dst = out.layer.add()
-        dst.CopyFrom(lp)
+        dst.CopyFrom(step.param)
         del dst.blobs[:]
         for blob in layer.blobs:
             data, d = _blob_arrays(blob, write_diff)
@@ -163,7 +159,7 @@ def save_net(net, path, hdf5: bool = False, write_diff: bool = False) -> None:
 
         owners = _owners(net)
         layers, diffs = [], []
-        for name, layer in zip(net._layer_names, net._layers):
+        for name, layer in zip(net.layer_names, net.engine_layers):
             arrays, darrays = [], []
             owned = [owners.get(id(blob), name) == name for blob in layer.blobs]
             # Caffe writes only owned blobs; datasets are numbered by blob index, so an owned blob

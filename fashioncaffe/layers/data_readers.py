@@ -39,7 +39,7 @@ from .base import Layer, register, TRAIN
 
 
 def _seed():
-    s = mode._state.get("random_seed")
+    s = mode.random_seed()
     if s is None or int(s) < 0:
         return secrets.randbits(48)
     return int(s)

@@ -151,6 +151,8 @@ class Solver:
         self._callbacks = []
         self._last_snapshot = None
         self._synced = False
+        #: the fast mode the nets run in (set by fastmodes.activate_solver at each step)
+        self.active_fast_mode = None
         self.last_test_scores = {}
         #: None: read device values only where needed on a GPU, eagerly on the CPU; True/False forces it
         self.lazy_sync = None
@@ -367,7 +369,7 @@ class Solver:
             return
         if p.display and self.iter % p.display == 0:
             with torch.no_grad():
-                loss = self.net._run_forward(0, grad=False)
+                loss = self.net.forward_from_to(grad=False)
             loss = torch.zeros(()) if loss is None else loss.detach()
             self._losses.append(loss)
             self._pending.append((self.iter, loss))
@@ -396,7 +398,7 @@ class Solver:
                                f"the working directory {os.getcwd()}) does not exist, nor does {alt}.")
             copy_weights_into(self.net, model)
         self.current_step = int(st.current_step)
-        for layer in self.net._layers:  # data readers continue where the snapshot left them
+        for layer in self.net.engine_layers:  # data readers continue where the snapshot left them
             if hasattr(layer, "resume_at"):
                 layer.resume_at(self.iter * max(1, int(self.param.iter_size)))
         hist = self._ensure_history()
@@ -465,7 +467,7 @@ class Solver:
                 if self._requested_action(peek=True) == "stop":
                     self._requested_early_exit = True
                     break
-                loss = net._run_forward(0, grad=False)
+                loss = net.forward_from_to(grad=False)
                 vals = [net.blobs[o].tensor.detach().reshape(-1).to(torch.float32) for o in outputs]
                 if sums is None:
                     sums = [v.clone() for v in vals]
@@ -532,7 +534,7 @@ class Solver:
         n = int(self.param.iter_size)
         total = None
         for _ in range(n):
-            loss = self.net._forward_backward()
+            loss = self.net.forward_backward()
             if not torch.is_tensor(loss):
                 loss = torch.tensor(float(loss))
             total = loss if total is None else total + loss
