@@ -217,6 +217,12 @@ class Blob:
             return t.grad
         return self._diff.tensor()
 
+    @property
+    def diff_edited_on_host(self) -> bool:
+        """A learnable blob whose ``diff`` array (its host mirror, on a GPU) may hold a pycaffe edit
+        the device gradient has not seen yet: read :attr:`grad` rather than ``tensor.grad``."""
+        return self._grad_head_host
+
     def set_grad(self, g: torch.Tensor) -> None:
         if self.learnable:
             self._data.tensor().grad = g

@@ -159,8 +159,8 @@ def _train_args(p):
 
 
 def _train(a):
-    from . import distributed
-    from .solvers import read_solver, run_training
+    from . import training
+    from .solvers import read_solver
     from .proto import caffe_pb2
 
     if a.snapshot and a.weights:
@@ -182,12 +182,12 @@ def _train(a):
     if len(gpus) > 1 or a.cpu_procs > 1:
         log.info(f"Using {len(gpus) or a.cpu_procs} processes: GPUs {gpus}" if gpus else
                  f"Using {a.cpu_procs} CPU processes (gloo)", "caffe.cpp:233")
-        distributed.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
+        training.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
         log.info("Optimization Done.", "caffe.cpp:260")
         return 0
     _use_gpu(gpus)
     job["log_file"] = None  # already attached by main()
-    run_training(job)
+    training.run_training(job)
     return 0
 
 

@@ -20,7 +20,7 @@ import torch
 
 import fashioncaffe as caffe
 from fashioncaffe import blob as blobmod
-from fashioncaffe import distributed, fastmodes
+from fashioncaffe import fastmodes, training
 from fashioncaffe.blob import Blob
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -294,7 +294,7 @@ def test_two_gpu_nccl_equals_iter_size_two(tmp_path):
     par = make_case(tmp_path / "par", solver.format(d=tmp_path / "par"), batch=3)
     seq = make_case(tmp_path / "seq", solver.format(d=tmp_path / "seq") + "iter_size: 2\n", batch=3)
     os.chdir(tmp_path)
-    distributed.train_parallel({"solver": par}, devices=[0, 1])
+    training.train_parallel({"solver": par}, devices=[0, 1])
     caffe.set_mode_gpu()
     s = caffe.get_solver(seq)
     s.solve()

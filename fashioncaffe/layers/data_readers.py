@@ -19,13 +19,11 @@ BGR CHW float32.  Decoding, crop and mirror run in prefetch worker processes (se
 ``random_seed`` (``fashioncaffe.set_random_seed``), not on the number of workers.
 
 Multi-GPU (TRAIN phase): with world size W, rank r reads every W-th record starting at r (BVLC's
-round-robin ``DataLayer::Skip``).  The rank and world come from ``fashioncaffe.distributed`` or an
-initialised ``torch.distributed``; ``layer.set_shard(rank, world)`` sets them by hand.
+round-robin ``DataLayer::Skip``).  The rank and world come from ``fashioncaffe.distributed`` (an
+initialised ``torch.distributed``); ``layer.set_shard(rank, world)`` sets them by hand.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import secrets
 import zlib
@@ -33,7 +31,7 @@ import zlib
 import numpy as np
 import torch
 
-from .. import mode
+from .. import distributed, mode
 from ..errors import fail
 from .base import Layer, register, TRAIN
 
@@ -47,21 +45,7 @@ def _seed():
 
 def detect_shard():
     """(rank, world) of data-parallel training, (0, 1) when not distributed."""
-    if importlib.util.find_spec("fashioncaffe.distributed") is not None:
-        try:
-            d = importlib.import_module("fashioncaffe.distributed")
-            for rn, wn in (("get_rank", "get_world_size"), ("rank", "world_size")):
-                r, w = getattr(d, rn, None), getattr(d, wn, None)
-                if r is not None and w is not None:
-                    r = r() if callable(r) else r
-                    w = w() if callable(w) else w
-                    if int(w) > 1:
-                        return int(r), int(w)
-        except Exception:
-            pass
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+    return distributed.rank(), distributed.world_size()
 
 
 class _PrefetchingReader(Layer):
