@@ -516,7 +516,7 @@ class Net(PycaffeNetMethods):
     # weights
     def copy_from(self, path):
         """Copy weights by layer name from a .caffemodel (binary or .h5); shapes must agree."""
-        from .io.weights import copy_weights_into
+        from .formats.weights import copy_weights_into  # loads h5py: on first use, not at `import caffe`
 
         copy_weights_into(self, path)
 

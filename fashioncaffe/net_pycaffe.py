@@ -88,12 +88,12 @@ class PycaffeNetMethods:
         first.set_input_arrays(data, labels)
 
     def save(self, path):
-        from .io.weights import save_net
+        from .formats.weights import save_net
 
         save_net(self, path)
 
     def save_hdf5(self, path):
-        from .io.weights import save_net
+        from .formats.weights import save_net
 
         save_net(self, path, hdf5=True)
 

@@ -12,7 +12,7 @@ import pytest
 import fashioncaffe as caffe
 from fashioncaffe.data import set_num_workers
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, encoded_datum, float_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, encoded_datum, float_datum, make_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

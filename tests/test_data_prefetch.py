@@ -14,7 +14,7 @@ from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
 from fashioncaffe.data.sources import LMDBSource, ReadPlan
 from fashioncaffe.data.transform import TransformSpec
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import DatumWriter, encoded_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, encoded_datum, make_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -233,7 +233,7 @@ def test_solver_mode_gpu(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_data_layers_on_gpu(tmp_path):
-    from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, make_key
 
     imgs = np.random.default_rng(0).integers(0, 256, (6, 3, 5, 4), dtype=np.uint8)
     with DatumWriter(tmp_path / "img") as w:

@@ -104,7 +104,7 @@ def test_paper_deploy_nets(path, monkeypatch):
 
 
 def _mean_file(tmp_path, shape=(3, 256, 256)):
-    from fashioncaffe.io.blobproto import write_binaryproto
+    from fashioncaffe.formats.blobproto import write_binaryproto
 
     mean = (np.random.RandomState(5).rand(*shape) * 255).astype(np.float32)
     path = tmp_path / "mean.binaryproto"

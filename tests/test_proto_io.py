@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from fashioncaffe import io as fio
+from fashioncaffe import formats as fio
 from fashioncaffe.errors import FashionCaffeError
 from fashioncaffe.netstate import filter_net, make_state, state_meets_rule
 from fashioncaffe.proto import caffe_pb2

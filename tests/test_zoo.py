@@ -332,8 +332,8 @@ def test_alexnet_train_val_train_and_test(key, caffenet):
 def test_alexnet_train_val_on_lmdb_fixture(tmp_path):
     """The real Data layers on a tiny LMDB + mean.binaryproto (where the engine has a Data layer)."""
     _needs("Data", "LRN", "SoftmaxWithLoss", "Accuracy")
-    from fashioncaffe.io.blobproto import write_binaryproto
-    from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, make_key
+    from fashioncaffe.formats.blobproto import write_binaryproto
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, make_key
 
     rng = np.random.default_rng(0)
     src = tmp_path / "train_lmdb"

@@ -45,7 +45,7 @@ def _is_python_loss(lp):
 def _first_datum_shape(source):
     """(C, H, W) of the first image of a Datum LMDB (decoding an encoded one), or None."""
     try:
-        from ..io.lmdb_datum import DatumReader, datum_to_array
+        from ..formats.lmdb_datum import DatumReader, datum_to_array
 
         r = DatumReader(source)
         try:

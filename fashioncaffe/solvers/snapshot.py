@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 
 from .. import logging_caffe as log
-from ..io.caffemodel import read_solverstate, write_solverstate
-from ..io.weights import copy_weights_into, save_net
+from ..formats.model_files import read_solverstate, write_solverstate
+from ..formats.weights import copy_weights_into, save_net
 from ..errors import fail
 from ..proto import caffe_pb2
 from .solver_nets import SRC

@@ -33,7 +33,7 @@ from .. import fastmodes
 from .. import logging_caffe as log
 from .. import mode
 from ..errors import fail
-from ..io.weights import apply_weight_source, read_weight_source
+from ..formats.weights import apply_weight_source, read_weight_source
 from ..proto import caffe_pb2
 from .signal_handler import SignalHandler
 from .snapshot import restore_snapshot, write_snapshot

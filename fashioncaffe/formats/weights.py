@@ -26,6 +26,9 @@ import torch
 from .. import logging_caffe as log
 from ..errors import fail
 from ..proto import caffe_pb2
+from .blobproto import array_to_blobproto, blobproto_to_array
+from .hdf5 import read_caffemodel_h5, write_caffemodel_h5
+from .model_files import is_hdf5_path, read_caffemodel, write_caffemodel
 
 __all__ = ["copy_weights_into", "save_net", "read_weight_source", "apply_weight_source", "net_to_proto"]
 
@@ -43,15 +46,10 @@ class _Source:
 
 def read_weight_source(path) -> _Source:
     """Read a weights file once (to copy it into several nets)."""
-    from .caffemodel import is_hdf5_path, read_caffemodel
-    from .blobproto import blobproto_to_array
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise fail(f"{path}: weights file does not exist (expected a .caffemodel or .caffemodel.h5).")
     if is_hdf5_path(path):
-        from .hdf5 import read_caffemodel_h5
-
         layers = [(name, [(a, False) for a in arrays]) for name, arrays in read_caffemodel_h5(path)]
         return _Source(path, layers, True)
     net_param = read_caffemodel(path)
@@ -133,8 +131,6 @@ def _blob_arrays(blob, diff):
 
 def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
     """Net::ToProto: the net's name, and every layer's definition with its blobs (data, and diff)."""
-    from .blobproto import array_to_blobproto
-
     out = caffe_pb2.NetParameter()
     out.name = net.name
     for step in net.schedule:
@@ -151,12 +147,8 @@ def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
 def save_net(net, path, hdf5: bool = False, write_diff: bool = False) -> None:
     """Write the net's weights to ``path``: binary NetParameter, or Caffe's HDF5 layout when ``hdf5``
     (or when ``path`` ends in ``.h5``).  Atomic."""
-    from .caffemodel import is_hdf5_path, write_caffemodel
-
     path = os.fspath(path)
     if hdf5 or is_hdf5_path(path):
-        from .hdf5 import write_caffemodel_h5
-
         owners = _owners(net)
         layers, diffs = [], []
         for name, layer in zip(net.layer_names, net.engine_layers):
