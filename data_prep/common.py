@@ -178,7 +178,7 @@ def _init_worker():
 
 
 def _image_job(job):
-    from fashioncaffe.data.imageset import read_image_to_datum
+    from fashioncaffe.imageset import read_image_to_datum
 
     idx, path, label, bbox, resize, encoding, is_color = job
     try:

@@ -6,7 +6,7 @@ import sys
 import cv2
 import numpy as np
 
-from fashioncaffe.data.imageset import compute_image_mean, convert_imageset, main_convert_imageset
+from fashioncaffe.imageset import compute_image_mean, convert_imageset, main_convert_imageset
 from fashioncaffe.formats.blobproto import read_binaryproto, read_blobproto
 from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 

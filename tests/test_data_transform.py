@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fashioncaffe.data.transform import DeviceTransform, TransformSpec, augment_batch, batch_rng
+from fashioncaffe.data_pipeline.transform import DeviceTransform, TransformSpec, augment_batch, batch_rng
 from fashioncaffe.formats.blobproto import write_binaryproto
 
 

@@ -74,9 +74,9 @@ def decode_rate(path, limit=500):
 
 
 def _make_prefetcher(path, workers, batch, crop, device):
-    from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
-    from fashioncaffe.data.sources import LMDBSource, ReadPlan
-    from fashioncaffe.data.transform import DeviceTransform, TransformSpec
+    from fashioncaffe.data_pipeline.prefetch import BatchMaker, Prefetcher
+    from fashioncaffe.data_pipeline.sources import LMDBSource, ReadPlan
+    from fashioncaffe.data_pipeline.transform import DeviceTransform, TransformSpec
 
     spec = TransformSpec(crop_size=crop, mirror=True, mean_values=[104, 117, 123], scale=1.0, phase=0)
     src = LMDBSource(path)

@@ -76,7 +76,7 @@ def resolve_path(path, base_dir=None):
 
 
 def set_mean_image(pre, path):
-    from ..data.transform import load_mean
+    from ..data_pipeline.transform import load_mean
 
     if not os.path.exists(path):
         raise fail(f"mean file {path} does not exist (the transform's mean_file, resolved against the working "

@@ -15,7 +15,7 @@ Data and ImageData apply ``transform_param`` as Caffe's DataTransformer:
 crop (TRAIN random offset, TEST centre) → mirror (random when set, in TEST too) →
 (x − mean)·scale, with mean_file indexed at the uncropped position or mean_value per channel, output
 BGR CHW float32.  Decoding, crop and mirror run in prefetch worker processes (see
-``fashioncaffe.data``); the mean and scale run on the device.  Batches depend only on the solver's
+``fashioncaffe.data_pipeline``); the mean and scale run on the device.  Batches depend only on the solver's
 ``random_seed`` (``fashioncaffe.set_random_seed``), not on the number of workers.
 
 Multi-GPU (TRAIN phase): with world size W, rank r reads every W-th record starting at r (BVLC's
@@ -100,8 +100,8 @@ class _PrefetchingReader(Layer):
         self._shard = (int(rank), int(world))
 
     def _start(self):
-        from ..data.prefetch import BatchMaker, Prefetcher
-        from ..data.sources import ReadPlan
+        from ..data_pipeline.prefetch import BatchMaker, Prefetcher
+        from ..data_pipeline.sources import ReadPlan
 
         seed = _seed()
         if self._shard is not None:
@@ -130,7 +130,7 @@ class _PrefetchingReader(Layer):
         return list(self._shapes)
 
     def forward(self, bottoms):
-        from ..data.transform import DeviceTransform
+        from ..data_pipeline.transform import DeviceTransform
 
         if self._pf is None:
             self._start()
@@ -156,6 +156,12 @@ class _PrefetchingReader(Layer):
         self._shapes = [tuple(t.shape) for t in tops]
         return tops
 
+    @property
+    def worker_processes(self) -> list:
+        """The prefetch worker processes running now (none before the first forward, after
+        ``close()``, or when decoding in-process)."""
+        return self._pf.workers if self._pf is not None else []
+
     def close(self):
         """Stop the prefetch workers (also happens when the layer is collected and at exit)."""
         if self._pf is not None:
@@ -172,8 +178,8 @@ class _PrefetchingReader(Layer):
 @register("Data")
 class DataLayer(_PrefetchingReader):
     def setup(self, bottom_shapes):
-        from ..data.sources import LMDBSource
-        from ..data.transform import TransformSpec
+        from ..data_pipeline.sources import LMDBSource
+        from ..data_pipeline.transform import TransformSpec
 
         dp = self.param.data_param
         if not dp.source:
@@ -194,8 +200,8 @@ class ImageDataLayer(_PrefetchingReader):
     num_tops = (2, 2)
 
     def setup(self, bottom_shapes):
-        from ..data.sources import ImageListSource
-        from ..data.transform import TransformSpec
+        from ..data_pipeline.sources import ImageListSource
+        from ..data_pipeline.transform import TransformSpec
 
         ip = self.param.image_data_param
         if not ip.source:

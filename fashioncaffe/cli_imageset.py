@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ..cli import register_command
+from .cli import register_command
 from .imageset import compute_image_mean, convert_imageset
 
 
