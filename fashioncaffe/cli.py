@@ -24,7 +24,7 @@ FashionCaffeError prints its message alone and exits with status 2.
 Modules are found automatically when they are named ``cli_<anything>.py`` in the ``fashioncaffe``
 package or one of its subpackages (e.g. ``fashioncaffe/onnx/cli_export.py``), or when a distribution
 declares an entry point in the group ``fashioncaffe.commands`` (the entry point's object is imported;
-registering happens at import).
+registering happens at import).  A command module that fails to import is an error, not skipped.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ import os
 import pkgutil
 import sys
 import time
+from importlib.metadata import entry_points
 
 from . import logging_caffe as log
 from .errors import FashionCaffeError, fail
@@ -69,20 +70,15 @@ def _discover():
                 if sub.name.startswith("cli_"):
                     names.append(f"fashioncaffe.{info.name}.{sub.name}")
     for name in sorted(names):
+        importlib.import_module(name)
+    for ep in entry_points(group="fashioncaffe.commands"):
         try:
-            importlib.import_module(name)
-        except Exception as e:  # a broken plugin must not take the built-in commands down
-            log.warning(f"command module {name} failed to load: {type(e).__name__}: {e}", "cli.py:0")
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="fashioncaffe.commands"):
-            try:
-                ep.load()
-            except Exception as e:
-                log.warning(f"command entry point {ep.name} failed to load: {e}", "cli.py:0")
-    except Exception:
-        pass
+            ep.load()
+        except Exception as e:
+            dist = getattr(ep.dist, "name", "?")
+            raise fail(f"The fashioncaffe command plugin '{ep.name}' (entry point {ep.value} of the installed "
+                       f"distribution '{dist}') fails to import: {type(e).__name__}: {e}. Fix or uninstall "
+                       "that distribution.") from e
 
 
 def _flag(parser, name, **kw):
@@ -418,7 +414,11 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except FashionCaffeError as e:
+        sys.stderr.write(f"fashioncaffe: {e}\n")
+        return 2
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
