@@ -40,7 +40,7 @@ import torch
 
 from . import logging_caffe as log
 from .errors import fail
-from .net import Executor
+from .schedule import Executor
 from .pylayer import PythonLayer
 
 __all__ = ["PRECISIONS", "FastMode", "FastExecutor", "configure", "current", "reset", "resolve", "apply",

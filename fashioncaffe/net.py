@@ -13,9 +13,9 @@ ReLU), and after backward its ``diff`` is the gradient at the chain's start.
 
 **The schedule** (the public seam other modules use; see docs/ENGINE_INTERNALS.md): every layer
 top is a *slot* (``net.slot_names[s]`` is its blob's name); ``net.schedule`` lists one
-:class:`Step` per layer with its bottom and top slots.  ``forward_from_to`` runs a range of steps
-(Caffe's ForwardFromTo) through the net's :class:`Executor`, which a fast mode may replace.  The
-pycaffe methods (``forward()``, ``backward()``, ``forward_all()``, ...) live in
+:class:`~fashioncaffe.schedule.Step` per layer with its bottom and top slots.  ``forward_from_to``
+runs a range of steps (Caffe's ForwardFromTo) through the net's
+:class:`~fashioncaffe.schedule.Executor`, which a fast mode may replace.  The pycaffe methods (``forward()``, ``backward()``, ``forward_all()``, ...) live in
 :mod:`fashioncaffe.net_pycaffe`, as BVLC's live in ``pycaffe.py``.
 """
 from __future__ import annotations
@@ -28,60 +28,15 @@ import torch
 
 from . import mode
 from .blob import Blob
-from .errors import FashionCaffeError, fail
+from .errors import fail
 from .layers.base import TRAIN, layer_class
 from .net_pycaffe import PycaffeNetMethods
 from .netstate import filter_net
 from .proto import caffe_pb2
 from .prototxt import read_net_param
 from .pylayer import PythonLayer
+from .schedule import EAGER, Executor, Step, layer_reshape
 from .upgrade import upgrade_net
-
-
-class Step:
-    """One layer in the forward schedule (Caffe's ``layers()[i]`` with its bottom and top vectors).
-
-    ``index``: position in the schedule; ``name``, ``type``, ``param`` (the LayerParameter);
-    ``layer``: the engine layer; ``bottoms`` / ``tops``: slot indices; ``inplace_tops[i]``: top i
-    continues its bottom's in-place chain (top name == a bottom name).
-    """
-
-    __slots__ = ("index", "name", "type", "param", "layer", "bottoms", "tops", "inplace_tops")
-
-    def __init__(self, index, param, layer, bottoms, tops, inplace_tops):
-        self.index = index
-        self.name = param.name
-        self.type = param.type
-        self.param = param
-        self.layer = layer
-        self.bottoms = bottoms
-        self.tops = tops
-        self.inplace_tops = inplace_tops
-
-    def __repr__(self):
-        return f"<Step {self.index} {self.name!r} ({self.type}): slots {self.bottoms} -> {self.tops}>"
-
-
-class Executor:
-    """How a net runs its layers.  The default runs each layer's forward eagerly; a fast mode
-    (:mod:`fashioncaffe.fastmodes`) installs its own with :meth:`Net.set_executor`.
-
-    ``run_layer(step, bottoms)`` computes one step's tops.  ``fused_from(start, end)`` says where a
-    fused segment begins (``end + 1``: none); the steps from there to ``end`` are handed to
-    ``run_fused(net, k0, k1, inputs)`` in one call, which by default is :meth:`Net.run_segment`.
-    """
-
-    def run_layer(self, step: Step, bottoms):
-        return step.layer.forward(bottoms)
-
-    def fused_from(self, start: int, end: int) -> int:
-        return end + 1
-
-    def run_fused(self, net, k0: int, k1: int, inputs):
-        return net.run_segment(k0, k1, inputs, self.run_layer)
-
-
-EAGER = Executor()
 
 
 class Net(PycaffeNetMethods):
@@ -187,7 +142,7 @@ class Net(PycaffeNetMethods):
                 layer.setup_blobs(bottom_shapes, len(lp.top))
             else:
                 layer.setup(bottom_shapes)
-            top_shapes = _layer_reshape(lp, layer, lp.bottom, bottom_shapes)
+            top_shapes = layer_reshape(lp, layer, lp.bottom, bottom_shapes)
             if len(top_shapes) != len(lp.top):
                 raise fail(f"Layer '{lp.name}' (type {lp.type}) produces {len(top_shapes)} top blob(s) but the "
                            f"prototxt names {len(lp.top)}.")
@@ -377,7 +332,7 @@ class Net(PycaffeNetMethods):
                     shapes[s] = tuple(shp)
                 continue
             bshapes = [shapes[s] for s in step.bottoms]
-            tshapes = _layer_reshape(step.param, step.layer, step.param.bottom, bshapes)
+            tshapes = layer_reshape(step.param, step.layer, step.param.bottom, bshapes)
             for s, t in zip(step.tops, tshapes):
                 shapes[s] = tuple(int(d) for d in t)
         return shapes
@@ -548,18 +503,6 @@ class Net(PycaffeNetMethods):
 
     def __repr__(self):
         return f"<Net {self.name!r}: {len(self.engine_layers)} layers, phase {'TRAIN' if self.phase == TRAIN else 'TEST'}>"
-
-
-def _layer_reshape(lp, layer, bottom_names, bottom_shapes):
-    """``layer.reshape`` with any failure that is not already a clear error explained by layer."""
-    try:
-        return layer.reshape(bottom_shapes)
-    except FashionCaffeError:
-        raise
-    except Exception as e:
-        shapes = ", ".join(f"{n} {s}" for n, s in zip(bottom_names, bottom_shapes))
-        raise fail(f"Layer '{lp.name}' (type {lp.type}) cannot run on its bottoms ({shapes}): "
-                   f"{type(e).__name__}: {e}") from e
 
 
 def _use_param_blob(layer, i, blob):

@@ -14,7 +14,7 @@ import fashioncaffe as caffe
 from fashioncaffe import cli, fastmodes
 from fashioncaffe import logging_caffe as log
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.net import EAGER
+from fashioncaffe.schedule import EAGER
 
 sys.path.insert(0, os.path.dirname(__file__))
 

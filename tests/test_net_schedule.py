@@ -7,7 +7,7 @@ from google.protobuf import text_format
 
 import fashioncaffe as caffe
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.net import EAGER, Executor
+from fashioncaffe.schedule import EAGER, Executor
 from fashioncaffe.proto import caffe_pb2
 
 NET = """
