@@ -1,4 +1,4 @@
-"""``fashioncaffe convert_imageset`` and ``fashioncaffe compute_image_mean`` (BVLC's tools)."""
+"""``fashioncaffe convert_imageset`` and ``fashioncaffe compute_image_mean``: BVLC's tools/ programs as commands."""
 from __future__ import annotations
 
 import sys
