@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 def make_db(path, n, size=256, seed=0):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumWriter, encoded_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, encoded_datum, make_key
 
     rng = np.random.default_rng(seed)
     with DatumWriter(path, overwrite=True) as w:
@@ -46,7 +46,7 @@ def make_db(path, n, size=256, seed=0):
 
 
 def raw_read_rate(path):
-    from fashioncaffe.io.lmdb_datum import DatumReader, parse_datum
+    from fashioncaffe.formats.lmdb_datum import DatumReader, parse_datum
 
     r = DatumReader(path)
     t = time.perf_counter()
@@ -62,7 +62,7 @@ def raw_read_rate(path):
 def decode_rate(path, limit=500):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumReader, decode_image
+    from fashioncaffe.formats.lmdb_datum import DatumReader, decode_image
 
     cv2.setNumThreads(1)
     r = DatumReader(path)
@@ -74,9 +74,9 @@ def decode_rate(path, limit=500):
 
 
 def _make_prefetcher(path, workers, batch, crop, device):
-    from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
-    from fashioncaffe.data.sources import LMDBSource, ReadPlan
-    from fashioncaffe.data.transform import DeviceTransform, TransformSpec
+    from fashioncaffe.data_pipeline.prefetch import BatchMaker, Prefetcher
+    from fashioncaffe.data_pipeline.sources import LMDBSource, ReadPlan
+    from fashioncaffe.data_pipeline.transform import DeviceTransform, TransformSpec
 
     spec = TransformSpec(crop_size=crop, mirror=True, mean_values=[104, 117, 123], scale=1.0, phase=0)
     src = LMDBSource(path)
@@ -230,7 +230,7 @@ def main(argv=None):
         print(f"CPUs: {cpus}   batch {a.batch}   crop {a.crop} + mirror (TRAIN)   device: {a.device or 'none'}")
         print(f"raw LMDB read (cursor + Datum parse):  {rr:10.0f} images/s   (avg {avg / 1024:.1f} kB/value)")
         print(f"single-thread JPEG decode:             {dr:10.0f} images/s")
-        from fashioncaffe.io.lmdb_datum import DatumReader
+        from fashioncaffe.formats.lmdb_datum import DatumReader
 
         n = len(DatumReader(path))
         batches = a.batches or max(4, 2 * n // a.batch)

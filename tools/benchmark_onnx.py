@@ -79,7 +79,7 @@ def main(argv=None):
 
         def engine():
             with torch.no_grad():
-                net._run_forward(0, grad=False)
+                net.forward_from_to(grad=False)
                 out = net.blobs[net.outputs[0]].tensor
                 if cuda:
                     torch.cuda.synchronize()
