@@ -178,7 +178,7 @@ def _init_worker():
 
 
 def _image_job(job):
-    from fashioncaffe.data.imageset import read_image_to_datum
+    from fashioncaffe.imageset import read_image_to_datum
 
     idx, path, label, bbox, resize, encoding, is_color = job
     try:
@@ -227,8 +227,8 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
     """
     from tqdm import tqdm
 
-    from fashioncaffe.io.blobproto import write_binaryproto
-    from fashioncaffe.io.lmdb_datum import DatumWriter, float_datum, make_key
+    from fashioncaffe.formats.blobproto import write_binaryproto
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, float_datum, make_key
 
     log = log or (lambda m: print(m, file=sys.stderr))
     d = os.path.join(out_dir, split)

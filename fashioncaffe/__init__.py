@@ -32,7 +32,7 @@ def __getattr__(name):
     if name == "proto":
         return _lazy("proto")
     if name == "io":
-        return _lazy("pyio")
+        return _lazy("io")
     if name in ("NetSpec", "to_proto"):
         return getattr(_lazy("net_spec"), name)
     if name in ("get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
@@ -57,8 +57,6 @@ class _CaffeAliasFinder:
         import importlib.util
 
         real = "fashioncaffe." + fullname[len("caffe."):]
-        if fullname == "caffe.io":
-            real = "fashioncaffe.io"
         try:
             module = importlib.import_module(real)
         except ImportError:

@@ -9,6 +9,7 @@ tensor's memory, so nothing is ever copied.
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -216,6 +217,12 @@ class Blob:
             return t.grad
         return self._diff.tensor()
 
+    @property
+    def diff_edited_on_host(self) -> bool:
+        """A learnable blob whose ``diff`` array (its host mirror, on a GPU) may hold a pycaffe edit
+        the device gradient has not seen yet: read :attr:`grad` rather than ``tensor.grad``."""
+        return self._grad_head_host
+
     def set_grad(self, g: torch.Tensor) -> None:
         if self.learnable:
             self._data.tensor().grad = g
@@ -241,6 +248,17 @@ class Blob:
         self._grad_head_host = True
         self._grad_mirror_of = (weakref.ref(g), _version(g))
         return m
+
+    @contextlib.contextmanager
+    def substituted(self, t: torch.Tensor):
+        """Let the engine see ``t`` as this blob's tensor inside the ``with`` block (shape inference
+        runs layers on meta tensors); nothing else about the blob changes."""
+        saved = self._data._tensor
+        self._data._tensor = t
+        try:
+            yield
+        finally:
+            self._data._tensor = saved
 
     def to(self, device) -> None:
         device = torch.device(device)

@@ -24,7 +24,7 @@ FashionCaffeError prints its message alone and exits with status 2.
 Modules are found automatically when they are named ``cli_<anything>.py`` in the ``fashioncaffe``
 package or one of its subpackages (e.g. ``fashioncaffe/onnx/cli_export.py``), or when a distribution
 declares an entry point in the group ``fashioncaffe.commands`` (the entry point's object is imported;
-registering happens at import).
+registering happens at import).  A command module that fails to import is an error, not skipped.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ import os
 import pkgutil
 import sys
 import time
+from importlib.metadata import entry_points
 
 from . import logging_caffe as log
 from .errors import FashionCaffeError, fail
@@ -69,20 +70,15 @@ def _discover():
                 if sub.name.startswith("cli_"):
                     names.append(f"fashioncaffe.{info.name}.{sub.name}")
     for name in sorted(names):
+        importlib.import_module(name)
+    for ep in entry_points(group="fashioncaffe.commands"):
         try:
-            importlib.import_module(name)
-        except Exception as e:  # a broken plugin must not take the built-in commands down
-            log.warning(f"command module {name} failed to load: {type(e).__name__}: {e}", "cli.py:0")
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="fashioncaffe.commands"):
-            try:
-                ep.load()
-            except Exception as e:
-                log.warning(f"command entry point {ep.name} failed to load: {e}", "cli.py:0")
-    except Exception:
-        pass
+            ep.load()
+        except Exception as e:
+            dist = getattr(ep.dist, "name", "?")
+            raise fail(f"The fashioncaffe command plugin '{ep.name}' (entry point {ep.value} of the installed "
+                       f"distribution '{dist}') fails to import: {type(e).__name__}: {e}. Fix or uninstall "
+                       "that distribution.") from e
 
 
 def _flag(parser, name, **kw):
@@ -159,8 +155,8 @@ def _train_args(p):
 
 
 def _train(a):
-    from . import distributed
-    from .solvers import read_solver, run_training
+    from . import training
+    from .solvers import read_solver
     from .proto import caffe_pb2
 
     if a.snapshot and a.weights:
@@ -182,12 +178,12 @@ def _train(a):
     if len(gpus) > 1 or a.cpu_procs > 1:
         log.info(f"Using {len(gpus) or a.cpu_procs} processes: GPUs {gpus}" if gpus else
                  f"Using {a.cpu_procs} CPU processes (gloo)", "caffe.cpp:233")
-        distributed.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
+        training.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
         log.info("Optimization Done.", "caffe.cpp:260")
         return 0
     _use_gpu(gpus)
     job["log_file"] = None  # already attached by main()
-    run_training(job)
+    training.run_training(job)
     return 0
 
 
@@ -225,7 +221,7 @@ def _test(a):
     names = []
     for i in range(a.iterations):
         with torch.no_grad():
-            loss = net._run_forward(0, grad=False)
+            loss = net.forward_from_to(grad=False)
         loss_total += 0.0 if loss is None else float(loss)
         vals = []
         for o in net.outputs:
@@ -258,18 +254,18 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
     backward can be timed alone.  Adds microseconds to ``fwd_t`` / ``bwd_t``."""
     import torch
 
-    steps = net._steps
-    slots = [None] * len(net._slot_names)
+    steps = net.schedule
+    slots = [None] * len(net.slot_names)
     record = []
     for k, step in enumerate(steps):
         t0 = time.perf_counter()
         if step.layer.feeds_from_blob:
-            outs = [net.blobs[net._slot_names[s]].tensor for s in step.tops]
+            outs = [net.slot_blob(s).tensor for s in step.tops]
             ins = []
         else:
             ins = []
             for s in step.bottoms:
-                x = slots[s] if slots[s] is not None else net.blobs[net._slot_names[s]].tensor
+                x = slots[s] if slots[s] is not None else net.slot_blob(s).tensor
                 x = x.detach()
                 if x.is_floating_point():
                     x.requires_grad_(True)
@@ -281,7 +277,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
             slots[s] = o
         record.append((ins, outs))
     grads = {}
-    for s, w in net._loss_terms:
+    for s, w in net.loss_terms:
         if slots[s] is not None:
             grads[s] = torch.full_like(slots[s], w)
     for k in range(len(steps) - 1, -1, -1):
@@ -303,7 +299,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
 
 
 def _whole_pass(net):
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     if loss is not None and loss.requires_grad:
         loss.backward()
 
@@ -328,12 +324,12 @@ def _time(a):
             torch.cuda.synchronize()
 
     log.info("Performing Forward", "caffe.cpp:361")
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     log.info(f"Initial loss: {log.fmt(0.0 if loss is None else float(loss.detach()))}", "caffe.cpp:363")
     log.info("Performing Backward", "caffe.cpp:364")
     if loss is not None and loss.requires_grad:
         loss.backward()
-    n = len(net._steps)
+    n = len(net.schedule)
     fwd_t, bwd_t = [0.0] * n, [0.0] * n
     log.info("*** Benchmark begins ***", "caffe.cpp:377")
     log.info(f"Testing for {a.iterations} iterations.", "caffe.cpp:378")
@@ -351,7 +347,7 @@ def _time(a):
     total_ms = (time.perf_counter() - total0) * 1e3
     iters = max(1, a.iterations)
     log.info("Average time per layer: ", "caffe.cpp:409")
-    for name, f, b in zip(net._layer_names, fwd_t, bwd_t):
+    for name, f, b in zip(net.layer_names, fwd_t, bwd_t):
         log.info(f"{name:>10}\tforward: {log.fmt(f / 1000 / iters)} ms.", "caffe.cpp:412")
         log.info(f"{name:>10}\tbackward: {log.fmt(b / 1000 / iters)} ms.", "caffe.cpp:415")
     log.info(f"Average Forward pass: {log.fmt(f_sum / 1000 / iters)} ms.", "caffe.cpp:420")
@@ -412,13 +408,17 @@ def build_parser():
     for name, (add_args, _run, help_) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         add_args(p)
-        if not any(getattr(act, "dest", None) == "log_file" for act in p._actions):
+        if p.get_default("log_file") is None:  # the command did not define --log_file itself
             _flag(p, "log_file", default="", help="also write the log to this file")
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except FashionCaffeError as e:
+        sys.stderr.write(f"fashioncaffe: {e}\n")
+        return 2
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)

@@ -135,7 +135,7 @@ class Predictor:
         """BGR (or gray) HWC uint8 image; raises FashionCaffeError for a missing/unreadable file."""
         import cv2
 
-        from .io.lmdb_datum import imread_flags
+        from .formats.lmdb_datum import imread_flags
 
         if not os.path.exists(path):
             raise fail(f"{path}: no such file.")

@@ -91,6 +91,12 @@ def remove_log_file(f) -> None:
     f.close()
 
 
+def forget_log_files() -> None:
+    """Stop writing to the log files without closing them: a forked worker shares its parent's
+    file handles, which the parent still writes to and closes."""
+    _state["files"] = []
+
+
 def set_min_level(level: int) -> None:
     _state["min_level"] = int(level)
 

@@ -32,6 +32,11 @@ def set_random_seed(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
+def random_seed() -> int | None:
+    """The seed set by ``set_random_seed`` (the solver's ``random_seed``), None when unset."""
+    return _state["random_seed"]
+
+
 def is_gpu() -> bool:
     return _state["gpu"]
 

@@ -1,4 +1,4 @@
-"""Net: builds a Caffe network from a NetParameter and runs it with pycaffe's API.
+"""Net: builds a Caffe network from a NetParameter and runs it (Caffe's net.cpp).
 
 Construction follows Caffe's Net::Init: upgrade V0/V1 definitions, filter layers by the NetState
 (phase, level, stages), create each layer by its type name, wire bottoms to the newest blob of that
@@ -10,6 +10,13 @@ Forward runs each layer's torch forward in order; backward is autograd over
 gets the sum of their gradients (what Caffe's Split layers do).  pycaffe's view is preserved: after
 forward, ``net.blobs['conv1'].data`` is the value at the end of an in-place chain (after the in-place
 ReLU), and after backward its ``diff`` is the gradient at the chain's start.
+
+**The schedule** (the public seam other modules use; see docs/ENGINE_INTERNALS.md): every layer
+top is a *slot* (``net.slot_names[s]`` is its blob's name); ``net.schedule`` lists one
+:class:`~fashioncaffe.schedule.Step` per layer with its bottom and top slots.  ``forward_from_to``
+runs a range of steps (Caffe's ForwardFromTo) through the net's
+:class:`~fashioncaffe.schedule.Executor`, which a fast mode may replace.  The pycaffe methods (``forward()``, ``backward()``, ``forward_all()``, ...) live in
+:mod:`fashioncaffe.net_pycaffe`, as BVLC's live in ``pycaffe.py``.
 """
 from __future__ import annotations
 
@@ -17,35 +24,22 @@ import os
 import sys
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
 from . import mode
 from .blob import Blob
 from .errors import fail
 from .layers.base import TRAIN, layer_class
+from .net_pycaffe import PycaffeNetMethods
+from .netstate import filter_net
+from .proto import caffe_pb2
+from .prototxt import read_net_param
 from .pylayer import PythonLayer
+from .schedule import EAGER, Executor, Step, layer_reshape
+from .upgrade import upgrade_net
 
 
-class _Step:
-    """One layer in the forward schedule: the layer and its bottom / top slot indices."""
-
-    __slots__ = ("layer", "bottoms", "tops", "inplace_tops")
-
-    def __init__(self, layer, bottoms, tops, inplace_tops):
-        self.layer = layer
-        self.bottoms = bottoms
-        self.tops = tops
-        self.inplace_tops = inplace_tops
-
-
-def _read_net_param(net_file):
-    from .prototxt import read_net_param
-
-    return read_net_param(net_file)
-
-
-class Net:
+class Net(PycaffeNetMethods):
     """A Caffe network (pycaffe's ``caffe.Net``).
 
     ``Net(prototxt, phase)``, ``Net(prototxt, weights, phase)``, ``Net(prototxt, phase, weights=...)``;
@@ -53,10 +47,6 @@ class Net:
     """
 
     def __init__(self, network_file, *args, weights=None, phase=None, level=0, stages=(), device=None):
-        from .netstate import filter_net
-        from .proto import caffe_pb2
-        from .upgrade import upgrade_net
-
         pos = list(args)
         if pos and isinstance(pos[0], str):
             weights = pos.pop(0)
@@ -70,7 +60,7 @@ class Net:
         self.device = torch.device(device) if device is not None else mode.device()
         self.source = network_file if isinstance(network_file, str) else "<NetParameter>"
 
-        param = _read_net_param(network_file)
+        param = read_net_param(network_file)
         param = upgrade_net(param)
         state = caffe_pb2.NetState()
         state.CopyFrom(param.state)
@@ -104,18 +94,21 @@ class Net:
 
     def _build(self, param):
         self.blobs: "OrderedDict[str, Blob]" = OrderedDict()
-        self._layer_names: list[str] = []
-        self._layers: list = []           # engine layer objects
-        self.layers: list = []            # pycaffe view: Python layers appear as the user's object
+        self.layer_names: list[str] = []  # Caffe's layer_names()
+        self.engine_layers: list = []      # Caffe's layers(): the engine layer objects
+        self.layers: list = []             # pycaffe view: Python layers appear as the user's object
         self.layer_dict: "OrderedDict[str, object]" = OrderedDict()
         self.params: "OrderedDict[str, list[Blob]]" = OrderedDict()
         self.top_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.bottom_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.blob_loss_weights: "OrderedDict[str, float]" = OrderedDict()
-        self.param_specs = []             # (blob, lr_mult, decay_mult, owner) for learnable params, owners only
+        self.param_specs = []              # (blob, lr_mult, decay_mult, owner) for learnable params, owners only
         self._param_owner: dict[str, tuple] = {}
         self.force_backward = bool(param.force_backward)
-        self._loss_terms: list[tuple[int, float]] = []
+        self.loss_terms: list[tuple[int, float]] = []   # (slot, loss weight) of every weighted top
+        self.schedule: list[Step] = []
+        self.input_slots: list[int] = []  # the Input layers' tops, in order
+        self._input_names: list[str] = []
 
         # Slots: every tensor the forward produces; a blob name maps to the newest slot
         # (end of its in-place chain) and to the first one (start of the chain).
@@ -124,9 +117,6 @@ class Net:
         newest: dict[str, int] = {}
         first: dict[str, int] = {}
         consumed: set[str] = set()
-        self._input_slots: list[int] = []
-        self._input_names: list[str] = []
-        self._steps: list[_Step] = []
         used_names = set()
 
         for li, lp in enumerate(param.layer):
@@ -152,14 +142,7 @@ class Net:
                 layer.setup_blobs(bottom_shapes, len(lp.top))
             else:
                 layer.setup(bottom_shapes)
-            try:
-                top_shapes = layer.reshape(bottom_shapes)
-            except Exception as e:
-                if isinstance(e, type(fail(""))):
-                    raise
-                shapes = ", ".join(f"{n} {s}" for n, s in zip(lp.bottom, bottom_shapes))
-                raise fail(f"Layer '{lp.name}' (type {lp.type}) cannot run on its bottoms ({shapes}): "
-                           f"{type(e).__name__}: {e}") from e
+            top_shapes = layer_reshape(lp, layer, lp.bottom, bottom_shapes)
             if len(top_shapes) != len(lp.top):
                 raise fail(f"Layer '{lp.name}' (type {lp.type}) produces {len(top_shapes)} top blob(s) but the "
                            f"prototxt names {len(lp.top)}.")
@@ -181,42 +164,41 @@ class Net:
                 else:
                     self.blobs[t].reshape(shape)
                 consumed.discard(t)  # an in-place top makes its blob available again, as in Caffe
-            if lp.type == "Input":
+            if layer.feeds_from_blob:
                 for t, s in zip(lp.top, tops):
-                    self._input_slots.append(s)
+                    self.input_slots.append(s)
                     self._input_names.append(t)
 
-            self._layer_names.append(lp.name)
-            self._layers.append(layer)
+            self.layer_names.append(lp.name)
+            self.engine_layers.append(layer)
             view = layer.obj if isinstance(layer, PythonLayer) else layer
             self.layers.append(view)
             self.layer_dict[lp.name] = view
             self.top_names[lp.name] = list(lp.top)
             self.bottom_names[lp.name] = list(lp.bottom)
-            self._steps.append(_Step(layer, bottoms, tops, inplace))
+            self.schedule.append(Step(li, lp, layer, bottoms, tops, inplace))
 
             self._setup_params(layer, lp)
             self._setup_loss_weights(layer, lp)
 
-        self._slot_names = slot_names
+        self.slot_names = slot_names      # the blob name of every slot
         self._blob_first_slot = first
         self._blob_last_slot = newest
         # Caffe keeps its available blobs in a std::set: outputs come in name order
         self._outputs = sorted(n for n in self.blobs if n not in consumed)
         self._slots: list = [None] * len(slot_names)
         self._plan_inplace(slot_names)
+        self._executor = EAGER
+        self._segment_inputs = {}
         self._retain = True     # keep every blob's gradient (pycaffe); solvers turn it off for speed
         self._graph_alive = False
 
     def _plan_inplace(self, slot_names):
         """Which in-place steps may overwrite their bottom's memory when blob diffs are not kept:
         those whose bottom slot has no other consumer (as Caffe's in-place layers do)."""
-        uses = [0] * len(slot_names)
-        for step in self._steps:
-            for s in step.bottoms:
-                uses[s] += 1
+        uses = self.slot_uses()
         self._superseded = []
-        for step in self._steps:
+        for step in self.schedule:
             old = [b for b, t, ip in zip(step.bottoms, step.tops, step.inplace_tops) if ip]
             self._superseded.append(old)
             step.layer.inplace_allowed = bool(step.inplace_tops) and all(step.inplace_tops) and \
@@ -225,8 +207,8 @@ class Net:
     def set_fast_training(self, fast: bool) -> None:
         """Solver mode: do not keep per-blob gradients, and let in-place layers reuse memory."""
         self._retain = not fast
-        for step in self._steps:
-            step.layer.inplace = fast and getattr(step.layer, "inplace_allowed", False)
+        for step in self.schedule:
+            step.layer.inplace = fast and step.layer.inplace_allowed
 
     def _setup_params(self, layer, lp):
         if not layer.blobs:
@@ -237,7 +219,7 @@ class Net:
             spec = specs[i] if i < len(specs) else None
             lr = spec.lr_mult if spec is not None and spec.HasField("lr_mult") else 1.0
             decay = spec.decay_mult if spec is not None and spec.HasField("decay_mult") else 1.0
-            lr, decay = getattr(layer, "param_mults", lambda i, lr, d: (lr, d))(i, lr, decay)
+            lr, decay = layer.param_mults(i, lr, decay)
             pname = spec.name if spec is not None else ""
             if pname and pname in self._param_owner:
                 owner_layer, owner_idx, owner_blob = self._param_owner[pname]
@@ -247,9 +229,7 @@ class Net:
                         raise fail(f"Layer '{lp.name}' shares parameter '{pname}' (its blob {i}) with layer "
                                    f"'{owner_layer}', but the shapes differ: {blob.shape} here vs "
                                    f"{owner_blob.shape} in '{owner_layer}'.")
-                layer.blobs[i] = owner_blob
-                if isinstance(layer, PythonLayer):
-                    layer.obj.blobs[i] = owner_blob
+                _use_param_blob(layer, i, owner_blob)
                 continue
             if pname:
                 self._param_owner[pname] = (lp.name, i, blob)
@@ -258,7 +238,7 @@ class Net:
         self.params[lp.name] = layer.blobs
 
     def _setup_loss_weights(self, layer, lp):
-        step = self._steps[-1]
+        step = self.schedule[-1]
         weights = list(lp.loss_weight)
         if not weights and layer.is_loss:
             weights = [1.0] + [0.0] * (len(lp.top) - 1)
@@ -267,7 +247,7 @@ class Net:
                        "give one per top (or none).")
         for name, slot, w in zip(lp.top, step.tops, weights):
             if w != 0:
-                self._loss_terms.append((slot, float(w)))
+                self.loss_terms.append((slot, float(w)))
                 self.blob_loss_weights[name] = float(w)
             else:
                 self.blob_loss_weights.setdefault(name, 0.0)
@@ -275,138 +255,187 @@ class Net:
             self.blob_loss_weights.setdefault(name, 0.0)
 
     # ------------------------------------------------------------------------------------------
-    # pycaffe properties
+    # the schedule (public: what the solver, the tools, the fast modes and the exporter use)
     @property
     def inputs(self):
+        """The Input layers' top blob names (Caffe's input_blobs)."""
         return list(self._input_names)
 
     @property
     def outputs(self):
+        """Blobs no layer consumes, in name order (Caffe's output_blobs)."""
         return list(self._outputs)
-
-    @property
-    def _blob_loss_weights(self):
-        return [self.blob_loss_weights.get(n, 0.0) for n in self.blobs]
 
     @property
     def learnable_params(self):
         return [spec[0] for spec in self.param_specs]
 
-    # ------------------------------------------------------------------------------------------
-    # forward / backward
-    def _layer_index(self, name, default):
-        if name is None:
-            return default
+    def layer_index(self, name: str) -> int:
+        """The schedule position of the layer called ``name``."""
         try:
-            return self._layer_names.index(name)
+            return self.layer_names.index(name)
         except ValueError:
             raise fail(f"Net '{self.name}' has no layer named '{name}'.") from None
 
-    def _run_forward(self, start=0, end=None, grad=True):
-        """Run layers start..end (inclusive); returns the weighted loss as a float tensor."""
-        steps = self._steps
+    def blob_slot(self, name: str, first: bool = False) -> int:
+        """The slot holding blob ``name``: the end of its in-place chain (the value ``blobs[name].data``
+        shows after forward), or with ``first`` its start (where ``blobs[name].diff`` comes from)."""
+        table = self._blob_first_slot if first else self._blob_last_slot
+        if name not in table:
+            raise fail(f"Net '{self.name}' has no blob named '{name}'.")
+        return table[name]
+
+    def slot_blob(self, slot: int) -> Blob:
+        """The Blob a slot belongs to."""
+        return self.blobs[self.slot_names[slot]]
+
+    def slot_uses(self) -> list[int]:
+        """How many steps read each slot."""
+        uses = [0] * len(self.slot_names)
+        for step in self.schedule:
+            for s in step.bottoms:
+                uses[s] += 1
+        return uses
+
+    def segment_inputs(self, k0: int, k1: int) -> list[int]:
+        """The slots steps k0..k1 read but do not produce themselves (in first-use order)."""
+        key = (k0, k1)
+        if key not in self._segment_inputs:
+            made, ext = set(), []
+            for step in self.schedule[k0:k1 + 1]:
+                for s in step.bottoms:
+                    if s not in made and s not in ext:
+                        ext.append(s)
+                made.update(step.tops)
+            self._segment_inputs[key] = ext
+        return self._segment_inputs[key]
+
+    @property
+    def executor(self) -> Executor:
+        return self._executor
+
+    def set_executor(self, executor: Executor | None) -> None:
+        """Run the layers through ``executor`` (None: the default, eager)."""
+        self._executor = EAGER if executor is None else executor
+
+    def propagate_shapes(self, batch: int | None = None) -> dict:
+        """{slot: top shape} for the input blobs' current shapes (their first axis replaced by
+        ``batch`` when given), running every layer's reshape in order; the layers are left set
+        up for these shapes."""
+        shapes = {}
+        for step in self.schedule:
+            if step.layer.feeds_from_blob:
+                for s in step.tops:
+                    shp = list(self.slot_blob(s).shape)
+                    if shp and batch is not None:
+                        shp[0] = batch
+                    shapes[s] = tuple(shp)
+                continue
+            bshapes = [shapes[s] for s in step.bottoms]
+            tshapes = layer_reshape(step.param, step.layer, step.param.bottom, bshapes)
+            for s, t in zip(step.tops, tshapes):
+                shapes[s] = tuple(int(d) for d in t)
+        return shapes
+
+    # ------------------------------------------------------------------------------------------
+    # forward / backward (Caffe's ForwardFromTo, ForwardBackward)
+    def forward_from_to(self, start: int = 0, end: int | None = None, grad: bool = True):
+        """Run steps ``start``..``end`` (inclusive; default all) and return the weighted loss as a
+        float32 tensor (None when no loss top was computed).  Steps read their bottoms from the
+        slots this pass produced, and a bottom produced before ``start`` (or an input) from its
+        blob.  With ``grad`` (and autograd enabled) the pass is recorded for backward."""
+        steps = self.schedule
         end = len(steps) - 1 if end is None else end
         slots = self._slots
         track = grad and torch.is_grad_enabled()
         retain = self._retain and track
-        if start == 0:
-            for i in range(len(slots)):
-                slots[i] = None
+        executor = self._executor
+        for i in range(len(slots)):
+            slots[i] = None
         with torch.set_grad_enabled(track):
-            for k in range(start, end + 1):
+            fused = max(start, min(executor.fused_from(start, end), end + 1))
+            for k in range(start, fused):
                 step = steps[k]
                 if step.layer.feeds_from_blob:
                     for s in step.tops:
                         self._slot_from_blob(s, track)
                     continue
-                ins = []
-                for s in step.bottoms:
-                    t = slots[s]
-                    if t is None:  # produced before `start`, or fed by the user through the blob
-                        t = self._slot_from_blob(s, track)
-                    ins.append(t)
-                self._store_tops(k, step, step.layer.forward(ins), retain)
+                ins = [slots[s] if slots[s] is not None else self._slot_from_blob(s, track) for s in step.bottoms]
+                self._store_tops(step, executor.run_layer(step, ins), retain)
+            if fused <= end:
+                inputs = {s: slots[s] if slots[s] is not None else self._slot_from_blob(s, track)
+                          for s in self.segment_inputs(fused, end)}
+                for step, outs in zip(steps[fused:end + 1], executor.run_fused(self, fused, end, inputs)):
+                    self._store_tops(step, outs, retain)
         self._graph_alive = track
         loss = None
-        for s, w in self._loss_terms:
+        for s, w in self.loss_terms:
             t = slots[s]
             if t is None:
                 continue
+            t = t.float() if t.dtype != torch.float32 else t
             term = t.sum() * w if w != 1.0 else t.sum()
             loss = term if loss is None else loss + term
         return loss
 
-    def _store_tops(self, k, step, outs, retain):
-        """Record step k's tops in their slots and blobs; without retained diffs, release the slots
+    def run_segment(self, k0: int, k1: int, inputs: dict, run_layer) -> list:
+        """Steps k0..k1 as a pure function: from ``inputs`` ({slot: tensor} for
+        :meth:`segment_inputs`) compute each step's tops with ``run_layer(step, bottoms)``; returns
+        them (a list per step).  Touches no blob and no slot, so an executor may compile it."""
+        slots = dict(inputs)
+        produced = []
+        for step in self.schedule[k0:k1 + 1]:
+            outs = run_layer(step, [slots[s] for s in step.bottoms])
+            for s, t in zip(step.tops, outs):
+                slots[s] = t
+            produced.append(list(outs))
+        return produced
+
+    def _store_tops(self, step, outs, retain):
+        """Record a step's tops in their slots and blobs; without retained diffs, release the slots
         its in-place tops superseded."""
-        slots, blobs, names = self._slots, self.blobs, self._slot_names
+        slots, blobs, names = self._slots, self.blobs, self.slot_names
         for s, t in zip(step.tops, outs):
             if retain and t.requires_grad and not t.is_leaf:
                 t.retain_grad()
             slots[s] = t
             blobs[names[s]].set_tensor(t)
         if not retain:
-            for s in self._superseded[k]:
+            for s in self._superseded[step.index]:
                 slots[s] = None
 
     def _slot_from_blob(self, s, track):
-        blob = self.blobs[self._slot_names[s]]
-        t = blob.tensor
+        t = self.slot_blob(s).tensor
         if track and self.force_backward and t.is_floating_point():
             t = t.detach().requires_grad_(True)
         self._slots[s] = t
         return t
 
-    def forward(self, blobs=None, start=None, end=None, **kwargs):
-        """pycaffe forward: set inputs from kwargs, run, return {output: data}."""
-        for name, value in kwargs.items():
-            if name not in self.blobs:
-                raise fail(f"Net.forward got input '{name}', but the net has no blob of that name.")
-            value = np.asarray(value)
-            blob = self.blobs[name]
-            if value.shape[0] != blob.shape[0]:
-                raise fail(f"Input '{name}' has batch size {value.shape[0]}, the blob has {blob.shape[0]}; "
-                           "reshape the blob first (net.blobs[name].reshape(...)).")
-            blob.data[...] = value
-        i0 = self._layer_index(start, 0)
-        i1 = self._layer_index(end, len(self._steps) - 1)
-        if i0 > 0:
-            for i in range(len(self._slots)):
-                self._slots[i] = None
-        self._last_loss = self._run_forward(i0, i1)
-        outs = set(self._outputs if end is None else self.top_names[self._layer_names[i1]])
-        outs.update(blobs or [])
-        return {o: self.blobs[o].data for o in outs}
+    def forward_backward(self):
+        """One training pass for the solver (Caffe's ForwardBackward): forward, backward of the
+        loss into the parameters' diffs; returns the loss (a detached tensor, 0.0 without one)."""
+        loss = self.forward_from_to()
+        if loss is not None and loss.requires_grad:
+            loss.backward()
+        self._graph_alive = False
+        return 0.0 if loss is None else loss.detach()
 
-    def _forward_loss(self):
-        """Engine forward from the first layer; returns the net's loss (a float)."""
-        loss = self._run_forward(0)
-        self._last_loss = loss
-        return 0.0 if loss is None else float(loss.detach())
-
-    def backward(self, diffs=None, start=None, end=None, **kwargs):
-        """pycaffe backward: output diffs from kwargs; param diffs accumulate, blob diffs are replaced."""
-        for name, value in kwargs.items():
-            if name not in self.blobs:
-                raise fail(f"Net.backward got diff for '{name}', but the net has no blob of that name.")
-            self.blobs[name].diff[...] = value
-        self._backward(user_diffs=True)
-        outs = set(self._input_names) | set(diffs or [])
-        return {o: self.blobs[o].diff for o in outs}
-
-    def _backward(self, user_diffs=True):
+    def run_backward(self, output_diffs: bool = True) -> None:
+        """Backward of the last recorded forward: Σ loss_weight · loss top, plus (with
+        ``output_diffs``) the diffs users put on output blobs.  Parameter diffs accumulate; blob
+        diffs are replaced (kept only outside fast-training mode)."""
         if not self._graph_alive:
             raise fail("Net.backward() needs a forward pass first (the last forward ran without gradients "
                        "or the net changed since).")
         tensors, grads = [], []
         slots = self._slots
-        loss_slots = {s for s, _ in self._loss_terms}
-        for s, w in self._loss_terms:
+        loss_slots = {s for s, _ in self.loss_terms}
+        for s, w in self.loss_terms:
             t = slots[s]
             if t is not None and t.requires_grad:
                 tensors.append(t)
                 grads.append(torch.full_like(t, w))
-        if user_diffs:
+        if output_diffs:
             for name in self._outputs:
                 s = self._blob_last_slot[name]
                 if s in loss_slots:
@@ -421,7 +450,7 @@ class Net:
                 grads.append(g.detach().clone())
         if self._retain:
             # clear stale intermediate diffs: a blob with no gradient path reads as zeros
-            for name, blob in self.blobs.items():
+            for blob in self.blobs.values():
                 blob.zero_grad()
         if tensors:
             torch.autograd.backward(tensors, grads, retain_graph=self._retain)
@@ -436,94 +465,26 @@ class Net:
             if t is not None and t.grad is not None:
                 blob.set_grad(t.grad)
             else:
-                blob._diff.reshape(blob.shape)
-
-    def _forward_backward(self):
-        """One training pass for the solver: forward, backward of the loss; returns the loss."""
-        loss = self._run_forward(0)
-        if loss is not None and loss.requires_grad:
-            loss.backward()
-        self._graph_alive = False
-        return 0.0 if loss is None else loss.detach()
-
-    def reshape(self):
-        """Propagate input blob shapes through the net (pycaffe's net.reshape())."""
-        shapes = {}
-        for step, lp in zip(self._steps, self.param.layer):
-            bshapes = []
-            for s in step.bottoms:
-                n = self._slot_names[s]
-                bshapes.append(shapes.get(s, self.blobs[n].shape))
-            tshapes = step.layer.reshape(bshapes)
-            for s, shape in zip(step.tops, tshapes):
-                shapes[s] = tuple(shape)
-                blob = self.blobs[self._slot_names[s]]
-                if step.layer.type != "Input":
-                    blob.reshape(shape)
-
-    def forward_all(self, blobs=None, **kwargs):
-        """Run forward over inputs of any batch size, in chunks of the net's batch size."""
-        all_outs = {o: [] for o in set(self.outputs + (blobs or []))}
-        if not kwargs:
-            out = self.forward(blobs=blobs)
-            return {k: np.array(v) for k, v in out.items()}
-        batch = self.blobs[next(iter(kwargs))].shape[0]
-        total = len(next(iter(kwargs.values())))
-        for i in range(0, total, batch):
-            chunk = {}
-            for k, v in kwargs.items():
-                part = np.asarray(v[i:i + batch])
-                if len(part) < batch:
-                    pad = np.zeros((batch - len(part),) + part.shape[1:], dtype=part.dtype)
-                    part = np.concatenate([part, pad])
-                chunk[k] = part
-            out = self.forward(blobs=blobs, **chunk)
-            for k in all_outs:
-                all_outs[k].extend(np.array(out[k])[: min(batch, total - i)])
-        return {k: np.asarray(v) for k, v in all_outs.items()}
-
-    def set_input_arrays(self, data, labels):
-        """pycaffe: feed a MemoryData first layer with (n, C, H, W) float32 data and n labels."""
-        from .layers.data_layers import MemoryDataLayer
-
-        if not self._layers or not isinstance(self._layers[0], MemoryDataLayer):
-            raise fail(f"Net '{self.name}': set_input_arrays needs a MemoryData layer as the first layer "
-                       "(as in pycaffe).")
-        self._layers[0].set_input_arrays(data, labels)
+                blob.zero_grad()
 
     # ------------------------------------------------------------------------------------------
     # weights
     def copy_from(self, path):
         """Copy weights by layer name from a .caffemodel (binary or .h5); shapes must agree."""
-        from .io.weights import copy_weights_into
+        from .formats.weights import copy_weights_into  # loads h5py: on first use, not at `import caffe`
 
         copy_weights_into(self, path)
-
-    def save(self, path):
-        from .io.weights import save_net
-
-        save_net(self, path)
-
-    def save_hdf5(self, path):
-        from .io.weights import save_net
-
-        save_net(self, path, hdf5=True)
-
-    def load_hdf5(self, path):
-        self.copy_from(path)
 
     def share_with(self, other: "Net"):
         """Use ``other``'s parameter blobs (test nets share the train net's weights)."""
         for name, blobs in self.params.items():
             if name in other.params:
                 theirs = other.params[name]
+                layer = self.engine_layers[self.layer_index(name)]
                 for i in range(min(len(blobs), len(theirs))):
                     if blobs[i].shape == theirs[i].shape:
                         blobs[i] = theirs[i]
-                        layer = self._layers[self._layer_names.index(name)]
-                        layer.blobs[i] = theirs[i]
-                        if isinstance(layer, PythonLayer):
-                            layer.obj.blobs[i] = theirs[i]
+                        _use_param_blob(layer, i, theirs[i])
 
     def to(self, device):
         self.device = torch.device(device)
@@ -532,7 +493,7 @@ class Net:
             if id(blob) not in seen:
                 seen.add(id(blob))
                 blob.to(self.device)
-        for layer in self._layers:
+        for layer in self.engine_layers:
             layer.device = self.device
             for b in layer.blobs:
                 if id(b) not in seen:
@@ -541,4 +502,11 @@ class Net:
         return self
 
     def __repr__(self):
-        return f"<Net {self.name!r}: {len(self._layers)} layers, phase {'TRAIN' if self.phase == TRAIN else 'TEST'}>"
+        return f"<Net {self.name!r}: {len(self.engine_layers)} layers, phase {'TRAIN' if self.phase == TRAIN else 'TEST'}>"
+
+
+def _use_param_blob(layer, i, blob):
+    """Make parameter ``i`` of ``layer`` the (shared) ``blob``; a Python layer's own view too."""
+    layer.blobs[i] = blob
+    if isinstance(layer, PythonLayer):
+        layer.obj.blobs[i] = blob

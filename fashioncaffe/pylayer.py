@@ -249,17 +249,17 @@ class PythonLayer(EngineLayer):
     def _host_backward(self, bottoms, grads, needs):
         for blob, t in zip(self._bottom_blobs, bottoms):
             blob.set_tensor(t.detach().to("cpu", torch.float32))
-            blob._diff.reshape(blob.shape)
+            blob.zero_grad()
         for blob, g in zip(self._top_blobs, grads):
             if g is None:
-                blob._diff.reshape(blob.shape)
+                blob.zero_grad()
             else:
-                blob._diff.set_tensor(g.detach().to("cpu", torch.float32).contiguous().clone())
+                blob.set_grad(g.detach().to("cpu", torch.float32).contiguous().clone())
         bottom, top = self._vectors()
         self._call("backward", top, BoolVec(needs, f"propagate_down of layer '{self.name}'"), bottom)
         out = []
         for blob, need in zip(self._bottom_blobs, needs):
-            out.append(blob._diff.tensor().detach().clone().to(self.device) if need else None)
+            out.append(blob.grad.detach().clone().to(self.device) if need else None)
         return out
 
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
 
 def _df_rows(path):

@@ -6,7 +6,7 @@ an RGBA PNG, a grey PNG and a 16-bit PNG.  BVLC reads an encoded Datum natively 
 image then fails its CHECK(depth == CV_8U)), decodes with COLOR / GRAYSCALE under force_color /
 force_gray, and reads ImageData / convert_imageset files with ``cv::imread(file, is_color ? COLOR :
 GRAYSCALE)`` -- on OpenCV 2.4, BVLC 1.0's default, none of these rotates (see
-``fashioncaffe.io.lmdb_datum.imread_flags``).
+``fashioncaffe.formats.lmdb_datum.imread_flags``).
 """
 import os
 import re
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe.data.imageset import convert_imageset, read_image_to_datum
+from fashioncaffe.imageset import convert_imageset, read_image_to_datum
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import (DatumReader, DatumWriter, datum_to_array, decode_image, encoded_datum,
+from fashioncaffe.formats.lmdb_datum import (DatumReader, DatumWriter, datum_to_array, decode_image, encoded_datum,
                                         make_key)
-from fashioncaffe.pyio import datum_to_array as pycaffe_datum_to_array
-from fashioncaffe.pyio import load_image
+from fashioncaffe.io import datum_to_array as pycaffe_datum_to_array
+from fashioncaffe.io import load_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 26, 30   # the stored pixel grid of every generated image
@@ -191,7 +191,7 @@ def test_pycaffe_io_load_image_and_datum_to_array(files):
 def test_every_decode_in_the_package_uses_bvlcs_flags():
     """Each cv2.imread / cv2.imdecode in fashioncaffe/ passes imread_flags(...) (pycaffe's load_image,
     which follows skimage rather than Caffe, reads IMREAD_UNCHANGED itself)."""
-    allowed = {("pyio.py", "cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)")}
+    allowed = {("io.py", "cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)")}
     bad = []
     for dirpath, _, names in os.walk(os.path.join(ROOT, "fashioncaffe")):
         for n in names:

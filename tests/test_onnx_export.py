@@ -11,17 +11,16 @@ import sys
 import textwrap
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-
-import fashioncaffe as caffe  # noqa: E402
-from fashioncaffe.errors import FashionCaffeError  # noqa: E402
-from fashioncaffe.onnx import ExportError, export_net, register_python_converter  # noqa: E402
-from fashioncaffe.onnx.metadata import read_metadata  # noqa: E402
-from fashioncaffe.onnx.testing import engine_forward, fill_random, ort_session, rel_error  # noqa: E402
-from fashioncaffe.prototxt import parse_net_text  # noqa: E402
+import fashioncaffe as caffe
+from fashioncaffe.errors import FashionCaffeError
+from fashioncaffe.onnx import ExportError, export_net, register_python_converter
+from fashioncaffe.onnx.metadata import read_metadata
+from fashioncaffe.onnx.testing import engine_forward, fill_random, ort_session, rel_error
+from fashioncaffe.prototxt import parse_net_text
 
 TOL = 1e-4
 

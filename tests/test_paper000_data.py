@@ -63,7 +63,6 @@ def test_check_encoding_rejects_partial_missing():
 
 
 def test_end_to_end_smoke(tmp_path, monkeypatch):
-    pytest.importorskip("data_prep.eclothing")
     from data_prep import eclothing
     from tools.paper000 import report, run
     from tools.paper000.run import evaluate

@@ -277,7 +277,6 @@ def _engine_run(tmp_path, numpy_only):
 
 
 def test_engine_numpy_and_tensor_paths_agree(tmp_path):
-    pytest.importorskip("fashioncaffe.layers.shape", reason="Slice layer not available yet")
     j_np, d_np = _engine_run(tmp_path, numpy_only=True)
     j_t, d_t = _engine_run(tmp_path, numpy_only=False)
     assert j_np == pytest.approx(j_t, rel=1e-5)

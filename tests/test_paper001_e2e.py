@@ -59,8 +59,6 @@ def test_ci_scale_config():
 
 
 def test_end_to_end_ci(tmp_path, monkeypatch):
-    pytest.importorskip("data_prep.wardrobe")
-    pytest.importorskip("matplotlib")
     from tools.paper001 import data, evaluate, report, train
 
     repo_runs = os.path.join(ROOT, config.RUNS_ROOT)

@@ -77,7 +77,7 @@ def test_deploy_nets_forward(tmp_path, variant):
 
 @pytest.mark.parametrize("variant", ["fn", "fn_gtlm"])
 def test_onnx_export_matches_engine(tmp_path, variant):
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     from fashioncaffe.onnx import export_net
     import layers.tensor_impl.landmark_pooling_onnx  # noqa: F401  (registers the converter)
 

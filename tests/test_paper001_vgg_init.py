@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from fashioncaffe.io.caffemodel import iter_layer_blobs  # noqa: E402
+from fashioncaffe.formats import iter_layer_blobs  # noqa: E402
 from fashioncaffe.proto import caffe_pb2  # noqa: E402
 from tools.paper001 import config, netgen, vgg_init  # noqa: E402
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, make_key
 
 NET = """
 name: "resume"

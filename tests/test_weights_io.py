@@ -1,4 +1,4 @@
-"""Net.copy_from / Net.save backends (fashioncaffe.io.weights)."""
+"""Net.copy_from / Net.save backends (fashioncaffe.formats.weights)."""
 from __future__ import annotations
 
 
@@ -7,7 +7,7 @@ import pytest
 
 import fashioncaffe as caffe
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.caffemodel import read_caffemodel, write_caffemodel
+from fashioncaffe.formats import read_caffemodel, write_caffemodel
 from fashioncaffe.proto import caffe_pb2
 
 NET = """name: "w"

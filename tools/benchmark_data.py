@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 def make_db(path, n, size=256, seed=0):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumWriter, encoded_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, encoded_datum, make_key
 
     rng = np.random.default_rng(seed)
     with DatumWriter(path, overwrite=True) as w:
@@ -51,7 +51,7 @@ def make_db(path, n, size=256, seed=0):
 
 
 def raw_read_rate(path):
-    from fashioncaffe.io.lmdb_datum import DatumReader, parse_datum
+    from fashioncaffe.formats.lmdb_datum import DatumReader, parse_datum
 
     r = DatumReader(path)
     t = time.perf_counter()
@@ -67,7 +67,7 @@ def raw_read_rate(path):
 def decode_rate(path, limit=500):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumReader, decode_image
+    from fashioncaffe.formats.lmdb_datum import DatumReader, decode_image
 
     cv2.setNumThreads(1)
     r = DatumReader(path)
@@ -79,8 +79,8 @@ def decode_rate(path, limit=500):
 
 
 def _make_prefetcher(path, workers, batch, crop, device):
-    from fashioncaffe.data.prefetch import Prefetcher
-    from fashioncaffe.data.transform import DeviceTransform
+    from fashioncaffe.data_pipeline.prefetch import Prefetcher
+    from fashioncaffe.data_pipeline.transform import DeviceTransform
 
     from tools.benchmark_data_loaders import make_batch_maker
 
@@ -235,7 +235,7 @@ def main(argv=None):
         print(f"CPUs: {cpus}   batch {a.batch}   crop {a.crop} + mirror (TRAIN)   device: {a.device or 'none'}")
         print(f"raw LMDB read (cursor + Datum parse):  {rr:10.0f} images/s   (avg {avg / 1024:.1f} kB/value)")
         print(f"single-thread JPEG decode:             {dr:10.0f} images/s")
-        from fashioncaffe.io.lmdb_datum import DatumReader
+        from fashioncaffe.formats.lmdb_datum import DatumReader
 
         n = len(DatumReader(path))
         batches = a.batches or max(4, 2 * n // a.batch)

@@ -1,7 +1,7 @@
 """The alternatives the engine's prefetch ring is measured against (``tools/benchmark_data.py
 --compare`` and the GPU check's data section):
 
-* torch's DataLoader over the same :class:`~fashioncaffe.data.prefetch.BatchMaker` — the same records,
+* torch's DataLoader over the same :class:`~fashioncaffe.data_pipeline.prefetch.BatchMaker` — the same records,
   the same OpenCV decode and crop / mirror, the same per-batch seeds — with pinned memory, persistent
   workers (one OpenCV / torch thread each, as the ring's), 4 batches prefetched per worker;
 * JPEG decoding on the device (:class:`GpuDecodeBatches`): raw bytes from the LMDB, batched nvJPEG
@@ -23,9 +23,9 @@ SEED = 1
 
 def make_batch_maker(path, batch, crop):
     """The engine's TRAIN batches of ``path`` (random crop + mirror, seeded per batch) and their spec."""
-    from fashioncaffe.data.prefetch import BatchMaker
-    from fashioncaffe.data.sources import LMDBSource, ReadPlan
-    from fashioncaffe.data.transform import TransformSpec
+    from fashioncaffe.data_pipeline.prefetch import BatchMaker
+    from fashioncaffe.data_pipeline.sources import LMDBSource, ReadPlan
+    from fashioncaffe.data_pipeline.transform import TransformSpec
 
     spec = TransformSpec(crop_size=crop, mirror=True, mean_values=MEAN_VALUES, scale=1.0, phase=0)
     src = LMDBSource(path)
@@ -62,7 +62,7 @@ def make_dataloader(path, workers, batch, crop, device, start=0, count=10 ** 9):
     on CUDA, persistent workers, 4 batches prefetched per worker)."""
     from torch.utils.data import DataLoader
 
-    from fashioncaffe.data.transform import DeviceTransform
+    from fashioncaffe.data_pipeline.transform import DeviceTransform
 
     maker, spec = make_batch_maker(path, batch, crop)
     cuda = device is not None and device.startswith("cuda")
@@ -94,7 +94,7 @@ def dataloader_rate(path, workers, batch, crop, batches, device=None):
 def same_batches(path, workers, batch, crop, batches=3):
     """True when the ring and the DataLoader give identical batches 0..batches-1 (pixels, offsets,
     flips, labels)."""
-    from fashioncaffe.data.prefetch import Prefetcher
+    from fashioncaffe.data_pipeline.prefetch import Prefetcher
 
     pf = Prefetcher(make_batch_maker(path, batch, crop)[0], workers)
     loader, _ = make_dataloader(path, workers, batch, crop, None, count=batches)
@@ -124,7 +124,7 @@ def torchvision_decoder(device):
 
 def opencv_decoder(device):
     """The stand-in used without CUDA: cv2 decoding as the engine's workers do, moved to ``device``."""
-    from fashioncaffe.io.lmdb_datum import decode_image
+    from fashioncaffe.formats.lmdb_datum import decode_image
 
     def decode(raws):
         return [torch.from_numpy(np.ascontiguousarray(decode_image(r, None).transpose(2, 0, 1))).to(device)
@@ -139,7 +139,7 @@ class GpuDecodeBatches:
     engine's up to the decoder's rounding), then the DeviceTransform's mean subtraction."""
 
     def __init__(self, path, batch, crop, device, decode):
-        from fashioncaffe.data.transform import DeviceTransform
+        from fashioncaffe.data_pipeline.transform import DeviceTransform
 
         self.maker, self.spec = make_batch_maker(path, batch, crop)
         self.reader = self.maker.source.reader
@@ -147,14 +147,14 @@ class GpuDecodeBatches:
         self.transform = DeviceTransform(self.spec, device)
 
     def raw(self, b):
-        from fashioncaffe.io.lmdb_datum import parse_datum
+        from fashioncaffe.formats.lmdb_datum import parse_datum
 
         return [parse_datum(v).data for _, v in self.reader.many(self.maker.plan.indices(b))]
 
     def __call__(self, b):
         import torch
 
-        from fashioncaffe.data.transform import batch_rng
+        from fashioncaffe.data_pipeline.transform import batch_rng
 
         imgs = self.decode(self.raw(b))
         n, cs = len(imgs), self.spec.crop_size
@@ -188,7 +188,7 @@ def gpu_decode_rate(path, batch, crop, batches, device, decode):
 def decode_difference(path, batch, crop, device, decode, batches=2):
     """(mean, max) absolute difference, in pixel levels, between the device-decoded batches and the
     engine's (OpenCV decode in the BatchMaker, then the same DeviceTransform)."""
-    from fashioncaffe.data.transform import DeviceTransform
+    from fashioncaffe.data_pipeline.transform import DeviceTransform
 
     g = GpuDecodeBatches(path, batch, crop, device, decode)
     ref_t = DeviceTransform(g.spec, device)

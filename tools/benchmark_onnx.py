@@ -74,7 +74,7 @@ def measure(nets, batch=16, iters=10, warmup=2, device="cpu", size=0, threads=0)
 
         def engine():
             with torch.no_grad():
-                net._run_forward(0, grad=False)
+                net.forward_from_to(grad=False)
                 out = net.blobs[net.outputs[0]].tensor
                 if cuda:
                     torch.cuda.synchronize()

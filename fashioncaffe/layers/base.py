@@ -16,6 +16,7 @@ Conventions every layer follows:
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 
 import torch
@@ -24,6 +25,10 @@ from ..blob import Blob
 from ..errors import fail
 
 TRAIN, TEST = 0, 1
+
+#: C's <cfloat> limits as Caffe uses them (MAX pooling starts from −FLT_MAX, logs clip at FLT_MIN)
+FLT_MAX = 3.4028234663852886e38
+FLT_MIN = 1.1754943508222875e-38
 
 _REGISTRY: dict[str, type] = {}
 
@@ -65,6 +70,8 @@ class Layer:
     num_tops = (0, None)
     #: Input-like layers: the net feeds their tops from the blobs users fill (no forward call)
     feeds_from_blob = False
+    #: set by the Net: this layer is in-place and its bottom has no other consumer
+    inplace_allowed = False
     #: set by the Net in solver mode when this in-place layer may overwrite its bottom's memory
     inplace = False
 
@@ -82,19 +89,20 @@ class Layer:
     def reshape(self, bottom_shapes: list[tuple]) -> list[tuple]:
         """Top shapes for these bottom shapes; default: run forward on meta tensors."""
         metas = [torch.empty(s, dtype=torch.float32, device="meta") for s in bottom_shapes]
-        saved = [b._data._tensor for b in self.blobs]
-        try:
+        with contextlib.ExitStack() as stack:
             for b in self.blobs:
-                b._data._tensor = torch.empty(b.shape, dtype=torch.float32, device="meta")
+                stack.enter_context(b.substituted(torch.empty(b.shape, dtype=torch.float32, device="meta")))
             with torch.no_grad():
                 tops = self.forward(metas)
-        finally:
-            for b, t in zip(self.blobs, saved):
-                b._data._tensor = t
         return [tuple(t.shape) for t in tops]
 
     def forward(self, bottoms: list[torch.Tensor]) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def param_mults(self, i: int, lr_mult: float, decay_mult: float) -> tuple[float, float]:
+        """The (lr_mult, decay_mult) parameter ``i`` learns with; a layer may force them
+        (BatchNorm's statistics never learn)."""
+        return lr_mult, decay_mult
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def add_param(self, shape, filler=None, name="") -> Blob:

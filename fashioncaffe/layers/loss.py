@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import fail
-from .base import Layer, canonical_axis, register
+from .base import FLT_MIN, Layer, canonical_axis, register
 
-FLT_MIN = float(np.finfo(np.float32).tiny)  # 1.17549435e-38
 LOG_FLT_MIN = math.log(FLT_MIN)
 kLOG_THRESHOLD = 1e-20
 

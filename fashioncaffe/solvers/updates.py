@@ -22,6 +22,7 @@ import torch
 
 from ..errors import fail
 
+
 def _f32(x) -> float:
     return float(np.float32(x))
 
@@ -153,13 +154,3 @@ class AdamRule(UpdateRule):
         torch._foreach_add_(d, self.delta)
         step = _f32(lr * self.correction(it))
         torch._foreach_addcdiv_(w, m_, d, value=-step)
-
-
-RULES = {
-    "SGD": SGDRule,
-    "Nesterov": NesterovRule,
-    "AdaGrad": AdaGradRule,
-    "RMSProp": RMSPropRule,
-    "AdaDelta": AdaDeltaRule,
-    "Adam": AdamRule,
-}

@@ -43,7 +43,7 @@ def e2e_rate(db, net, precision, crop, batch, workers, iters, warmup, device):
     import torch
 
     import fashioncaffe as caffe
-    from fashioncaffe.data.prefetch import default_num_workers, set_num_workers
+    from fashioncaffe.data_pipeline.prefetch import default_num_workers, set_num_workers
     from fashioncaffe.proto import caffe_pb2
     from tools.benchmark import BASE_LR, MOMENTUM, WEIGHT_DECAY, engine_net_param
     from tools.benchmark_data_loaders import MEAN_VALUES

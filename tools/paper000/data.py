@@ -171,7 +171,7 @@ def write_lists(ecl, out, seed=0):
 # step 3: finalize
 def read_labels(lmdb_path):
     """(keys, N × K float32 array) of a float_data label LMDB, in key order."""
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     r = DatumReader(lmdb_path)
     keys, rows = [], []

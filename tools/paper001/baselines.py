@@ -24,7 +24,7 @@ from .evaluate import float_rows
 
 
 def _labels(lmdb_dir):
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     return np.asarray([dat.label for _, dat in DatumReader(lmdb_dir)], np.int64)
 

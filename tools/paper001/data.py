@@ -122,7 +122,7 @@ def targets_vector(lm24, size, attrs, item):
 
 
 def _read_split(d, names=("images", "landmarks", "attributes", "item")):
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     out = {}
     for n in names:
@@ -138,7 +138,7 @@ def _float(d):
 
 def adapt_split(src, dst, order_fn, size, attr_map, A, with_item):
     """Re-key ``src`` (a converter split) into ``dst`` in the order given by ``order_fn(records)``."""
-    from fashioncaffe.io.lmdb_datum import DatumWriter, float_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, float_datum, make_key
 
     r = _read_split(src)
     keys = r["images"].keys

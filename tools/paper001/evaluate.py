@@ -25,7 +25,7 @@ THRESHOLDS = [round(0.01 * i, 2) for i in range(0, 21)]
 
 def load_split(d, size):
     """images (N, 3, S, S) uint8 BGR, landmarks (N, 24) or None, attributes or None, item ids or None, labels."""
-    from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+    from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     imgs, labels = [], []
     r = DatumReader(os.path.join(d, "images_lmdb"))
@@ -45,7 +45,7 @@ def load_split(d, size):
 
 def float_rows(lmdb_dir):
     """(N, D) float32 of a companion LMDB's Datum float_data (landmarks, attributes, item ids)."""
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     return np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(lmdb_dir)])
 
@@ -85,7 +85,7 @@ def evaluate_variant(data, scale, seed, variant, gpus=(), root=".", retrieval=Tr
     part (category, attributes, landmarks: about a tenth of the time) and keeps the in-shop /
     consumer-to-shop results of the existing results.json."""
     import fashioncaffe as caffe
-    from fashioncaffe.io.blobproto import read_binaryproto
+    from fashioncaffe.formats.blobproto import read_binaryproto
 
     if gpus:
         caffe.set_device(gpus[0])

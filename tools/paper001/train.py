@@ -49,7 +49,7 @@ def final_model(prefix, iters):
 
 def train_stage(solver_path, prefix, iters, weights, gpus, log_path):
     import fashioncaffe as caffe
-    from fashioncaffe.solvers.base import get_solver
+    from fashioncaffe.solvers import get_solver
 
     out = final_model(prefix, iters)
     if os.path.exists(out):

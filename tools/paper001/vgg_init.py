@@ -26,7 +26,7 @@ FROM_VGG = {"conv5_pose_1": "conv5_1", "conv5_pose_2": "conv5_2", "conv5_pose_3"
 
 def vgg_layers(path):
     """{layer name: [arrays]} of a caffemodel (V1/V2 binary or HDF5)."""
-    from fashioncaffe.io.caffemodel import iter_layer_blobs
+    from fashioncaffe.formats import iter_layer_blobs
 
     return {name: arrays for name, arrays in iter_layer_blobs(path) if arrays}
 
@@ -53,8 +53,8 @@ def map_vgg(vgg_path, scale, variant, out_path, log=print):
     """Write FashionNet's VGG-initialised layers to ``out_path``; returns {FashionNet layer: VGG layer}."""
     import numpy as np
 
-    from fashioncaffe.io.blobproto import array_to_blobproto
-    from fashioncaffe.io.caffemodel import write_caffemodel
+    from fashioncaffe.formats.blobproto import array_to_blobproto
+    from fashioncaffe.formats import write_caffemodel
     from fashioncaffe.proto import caffe_pb2
 
     src = vgg_layers(vgg_path)

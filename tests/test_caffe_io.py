@@ -1,14 +1,13 @@
-"""caffe.io (fashioncaffe.pyio): Transformer, image loading/resizing, oversample, BlobProto and Datum."""
+"""caffe.io (fashioncaffe.io): Transformer, image loading/resizing, oversample, BlobProto and Datum."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe import pyio
+from fashioncaffe import io as pyio
 from fashioncaffe.proto import caffe_pb2
-
-cv2 = pytest.importorskip("cv2")
 
 
 PYCAFFE_IO_NAMES = ("Transformer", "load_image", "resize_image", "oversample", "blobproto_to_array",
@@ -17,10 +16,12 @@ PYCAFFE_IO_NAMES = ("Transformer", "load_image", "resize_image", "oversample", "
 
 
 def test_caffe_io_exposes_pycaffe_api():
-    """`caffe.io.Transformer` etc. must work whether or not fashioncaffe.io (the file-format package)
-    was imported first: then `caffe.io` is that package, which must forward these names to pyio."""
-    import fashioncaffe.io  # noqa: F401  (as the engine does when it loads weights or data)
+    """`caffe.io` is pycaffe's io module, however it is reached (the file formats the engine reads
+    are the separate fashioncaffe.formats, so loading weights first changes nothing)."""
+    import fashioncaffe.formats  # noqa: F401  (as the engine does when it loads weights or data)
+    import fashioncaffe.io
 
+    assert caffe.io is fashioncaffe.io
     for name in PYCAFFE_IO_NAMES:
         assert callable(getattr(caffe.io, name, None)), f"caffe.io.{name} is missing"
 

@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from ..errors import FashionCaffeError, fail
+from .errors import FashionCaffeError, fail
 
 __all__ = ["read_image_to_datum", "convert_imageset", "compute_image_mean", "main_convert_imageset",
            "main_compute_image_mean", "gflags_argv"]
@@ -45,7 +45,7 @@ def read_image_to_datum(path, label=0, resize_height=0, resize_width=0, is_color
     """
     import cv2
 
-    from ..io.lmdb_datum import array_to_datum, encoded_datum, read_image
+    from .formats.lmdb_datum import array_to_datum, encoded_datum, read_image
 
     if not os.path.isfile(path):
         return None
@@ -142,8 +142,8 @@ def convert_imageset(root, list_file, db, resize_height=0, resize_width=0, shuff
     """Write the LMDB; returns the number of Datums written."""
     import random
 
-    from ..io.lmdb_datum import DatumWriter, make_key
-    from .sources import read_image_list
+    from .formats.lmdb_datum import DatumWriter, make_key
+    from .data_pipeline.sources import read_image_list
 
     lines = read_image_list(list_file)
     if shuffle:
@@ -192,7 +192,7 @@ def convert_imageset(root, list_file, db, resize_height=0, resize_width=0, shuff
 
 
 def _mean_chunk(job):
-    from ..io.lmdb_datum import DatumReader, datum_to_array
+    from .formats.lmdb_datum import DatumReader, datum_to_array
 
     path, keys = job
     r = DatumReader(path, keys=keys)
@@ -214,8 +214,8 @@ def compute_image_mean(db, mean_file=None, workers=None, progress=True, log=prin
     """Mean image (C, H, W) float32 of a Datum LMDB; written to ``mean_file`` when given."""
     from tqdm import tqdm
 
-    from ..io.blobproto import write_binaryproto
-    from ..io.lmdb_datum import DatumReader
+    from .formats.blobproto import write_binaryproto
+    from .formats.lmdb_datum import DatumReader
 
     reader = DatumReader(db)
     keys = reader.keys

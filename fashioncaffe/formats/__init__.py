@@ -1,9 +1,14 @@
-"""Caffe's binary files: models, solver snapshots, blobs and mean files (and pycaffe's ``caffe.io`` helpers).
+"""Caffe's file formats: models, solver snapshots, blobs and mean files, Datum LMDBs.
 
-- :mod:`.caffemodel`: ``.caffemodel`` / ``.solverstate`` (binary protobuf), weight listing for
-  ``Net.copy_from``.
+(pycaffe's ``caffe.io`` — image preprocessing and the BlobProto/Datum helpers pycaffe scripts call —
+is :mod:`fashioncaffe.io`, built on these.)
+
+- :mod:`.model_files`: models and solver states in either format, chosen by the file name
+  (the functions exported here); :mod:`.caffemodel` the binary protobuf files, :mod:`.hdf5` the
+  ``.h5`` variants.
+- :mod:`.weights`: ``Net.copy_from`` / ``Net.save`` (Caffe's layer-name matching rules).
 - :mod:`.blobproto`: BlobProto <-> numpy, ``.binaryproto`` mean files, BlobProtoVector.
-- :mod:`.hdf5`: the ``.h5`` variants of models and solver states.
+- :mod:`.lmdb_datum`: Datum records and LMDB access for the data layers and tools.
 
 Every writer replaces its file atomically; every reader raises FashionCaffeError naming the file.
 """
@@ -20,17 +25,16 @@ from .blobproto import (
     read_blobproto,
     write_binaryproto,
 )
-from .caffemodel import (
-    SolverStateData,
+from .caffemodel import SolverStateData, read_solverstate_proto
+from .hdf5 import read_caffemodel_h5, read_solverstate_h5, write_caffemodel_h5, write_solverstate_h5
+from .model_files import (
     is_hdf5_path,
     iter_layer_blobs,
     read_caffemodel,
     read_solverstate,
-    read_solverstate_proto,
     write_caffemodel,
     write_solverstate,
 )
-from .hdf5 import read_caffemodel_h5, read_solverstate_h5, write_caffemodel_h5, write_solverstate_h5
 
 __all__ = [
     "array_to_blobproto",
@@ -56,16 +60,3 @@ __all__ = [
     "write_caffemodel_h5",
     "write_solverstate_h5",
 ]
-
-
-_PYCAFFE_IO = ("Transformer", "load_image", "resize_image", "oversample", "array_to_datum", "datum_to_array")
-
-
-def __getattr__(name):
-    # `caffe.io` is pycaffe's preprocessing module; since `fashioncaffe.io` is this package, its
-    # names are forwarded to fashioncaffe.pyio so `caffe.io.Transformer` keeps working.
-    if name in _PYCAFFE_IO:
-        from .. import pyio
-
-        return getattr(pyio, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,17 +15,15 @@ Data and ImageData apply ``transform_param`` as Caffe's DataTransformer:
 crop (TRAIN random offset, TEST centre) → mirror (random when set, in TEST too) →
 (x − mean)·scale, with mean_file indexed at the uncropped position or mean_value per channel, output
 BGR CHW float32.  Decoding, crop and mirror run in prefetch worker processes (see
-``fashioncaffe.data``); the mean and scale run on the device.  Batches depend only on the solver's
+``fashioncaffe.data_pipeline``); the mean and scale run on the device.  Batches depend only on the solver's
 ``random_seed`` (``fashioncaffe.set_random_seed``), not on the number of workers.
 
 Multi-GPU (TRAIN phase): with world size W, rank r reads every W-th record starting at r (BVLC's
-round-robin ``DataLayer::Skip``).  The rank and world come from ``fashioncaffe.distributed`` or an
-initialised ``torch.distributed``; ``layer.set_shard(rank, world)`` sets them by hand.
+round-robin ``DataLayer::Skip``).  The rank and world come from ``fashioncaffe.distributed`` (an
+initialised ``torch.distributed``); ``layer.set_shard(rank, world)`` sets them by hand.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import secrets
 import zlib
@@ -33,13 +31,13 @@ import zlib
 import numpy as np
 import torch
 
-from .. import mode
+from .. import distributed, mode
 from ..errors import fail
 from .base import Layer, register, TRAIN
 
 
 def _seed():
-    s = mode._state.get("random_seed")
+    s = mode.random_seed()
     if s is None or int(s) < 0:
         return secrets.randbits(48)
     return int(s)
@@ -47,21 +45,7 @@ def _seed():
 
 def detect_shard():
     """(rank, world) of data-parallel training, (0, 1) when not distributed."""
-    if importlib.util.find_spec("fashioncaffe.distributed") is not None:
-        try:
-            d = importlib.import_module("fashioncaffe.distributed")
-            for rn, wn in (("get_rank", "get_world_size"), ("rank", "world_size")):
-                r, w = getattr(d, rn, None), getattr(d, wn, None)
-                if r is not None and w is not None:
-                    r = r() if callable(r) else r
-                    w = w() if callable(w) else w
-                    if int(w) > 1:
-                        return int(r), int(w)
-        except Exception:
-            pass
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+    return distributed.rank(), distributed.world_size()
 
 
 class _PrefetchingReader(Layer):
@@ -116,8 +100,8 @@ class _PrefetchingReader(Layer):
         self._shard = (int(rank), int(world))
 
     def _start(self):
-        from ..data.prefetch import BatchMaker, Prefetcher
-        from ..data.sources import ReadPlan
+        from ..data_pipeline.prefetch import BatchMaker, Prefetcher
+        from ..data_pipeline.sources import ReadPlan
 
         seed = _seed()
         if self._shard is not None:
@@ -146,7 +130,7 @@ class _PrefetchingReader(Layer):
         return list(self._shapes)
 
     def forward(self, bottoms):
-        from ..data.transform import DeviceTransform
+        from ..data_pipeline.transform import DeviceTransform
 
         if self._pf is None:
             self._start()
@@ -172,6 +156,12 @@ class _PrefetchingReader(Layer):
         self._shapes = [tuple(t.shape) for t in tops]
         return tops
 
+    @property
+    def worker_processes(self) -> list:
+        """The prefetch worker processes running now (none before the first forward, after
+        ``close()``, or when decoding in-process)."""
+        return self._pf.workers if self._pf is not None else []
+
     def close(self):
         """Stop the prefetch workers (also happens when the layer is collected and at exit)."""
         if self._pf is not None:
@@ -188,8 +178,8 @@ class _PrefetchingReader(Layer):
 @register("Data")
 class DataLayer(_PrefetchingReader):
     def setup(self, bottom_shapes):
-        from ..data.sources import LMDBSource
-        from ..data.transform import TransformSpec
+        from ..data_pipeline.sources import LMDBSource
+        from ..data_pipeline.transform import TransformSpec
 
         dp = self.param.data_param
         if not dp.source:
@@ -216,8 +206,8 @@ class ImageDataLayer(_PrefetchingReader):
     num_tops = (2, 2)
 
     def setup(self, bottom_shapes):
-        from ..data.sources import ImageListSource
-        from ..data.transform import TransformSpec
+        from ..data_pipeline.sources import ImageListSource
+        from ..data_pipeline.transform import TransformSpec
 
         ip = self.param.image_data_param
         if not ip.source:

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from ..errors import fail
-from ..io.lmdb_datum import DatumReader, decode_image, parse_datum, read_image
+from ..formats.lmdb_datum import DatumReader, decode_image, parse_datum, read_image
 
 __all__ = ["LMDBSource", "ImageListSource", "ReadPlan", "read_image_list"]
 

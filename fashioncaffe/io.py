@@ -19,12 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import fail
+from .formats.blobproto import (array_to_blobproto, arraylist_to_blobprotovector_str,  # noqa: F401 (pycaffe API)
+                                blobproto_to_array, blobprotovector_str_to_arraylist)
 from .proto import caffe_pb2
-
-try:  # the engine's own BlobProto helpers (fast packed encoding, legacy shapes, double_data)
-    from .io import blobproto as _bp
-except ImportError:  # pragma: no cover - only while that module is missing
-    _bp = None
 
 __all__ = [
     "Transformer", "load_image", "resize_image", "oversample",
@@ -34,49 +31,7 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------
-# BlobProto and Datum
-def blobproto_to_array(blob, return_diff=False):
-    """The BlobProto's data (or diff with ``return_diff``) shaped as the blob: the legacy
-    num/channels/height/width when any of them is set, else ``shape.dim``."""
-    if _bp is not None:
-        return _bp.blobproto_to_array(blob, return_diff=return_diff)
-    data = np.array(blob.diff if return_diff else blob.data)
-    if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):
-        return data.reshape(blob.num, blob.channels, blob.height, blob.width)
-    return data.reshape(tuple(blob.shape.dim))
-
-
-def array_to_blobproto(arr, diff=None):
-    """A BlobProto holding ``arr`` (float32) with its shape in ``shape.dim``; ``diff`` likewise."""
-    if _bp is not None:
-        return _bp.array_to_blobproto(arr, diff)
-    arr = np.asarray(arr)
-    blob = caffe_pb2.BlobProto()
-    blob.shape.dim.extend(int(d) for d in arr.shape)
-    blob.data.extend(arr.astype(float).flat)
-    if diff is not None:
-        blob.diff.extend(np.asarray(diff).astype(float).flat)
-    return blob
-
-
-def arraylist_to_blobprotovector_str(arraylist):
-    """Serialized BlobProtoVector of the arrays (bytes)."""
-    if _bp is not None:
-        return _bp.arraylist_to_blobprotovector_str(arraylist)
-    vec = caffe_pb2.BlobProtoVector()
-    vec.blobs.extend([array_to_blobproto(a) for a in arraylist])
-    return vec.SerializeToString()
-
-
-def blobprotovector_str_to_arraylist(data):
-    """The arrays of a serialized BlobProtoVector."""
-    if _bp is not None:
-        return _bp.blobprotovector_str_to_arraylist(data)
-    vec = caffe_pb2.BlobProtoVector()
-    vec.ParseFromString(data)
-    return [blobproto_to_array(b) for b in vec.blobs]
-
-
+# BlobProto (the engine's own converters: packed encoding, legacy 4-D shapes, double_data) and Datum
 def array_to_datum(arr, label=None):
     """A Datum from a C×H×W array: uint8 arrays go to ``data`` bytes, others to ``float_data``."""
     arr = np.asarray(arr)
@@ -99,7 +54,7 @@ def datum_to_array(datum):
     Encoded (JPEG/PNG) Datums -- which BVLC's pycaffe does not decode -- are decoded as Caffe's Data
     layer reads them natively (the file's own channels, alpha kept, never rotated), C×H×W uint8."""
     if datum.encoded:
-        from .io.lmdb_datum import decode_image
+        from .formats.lmdb_datum import decode_image
 
         img = decode_image(datum.data, None, "datum_to_array: the encoded Datum")
         return np.ascontiguousarray(img.transpose(2, 0, 1))

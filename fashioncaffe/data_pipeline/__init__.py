@@ -1,5 +1,6 @@
-"""The data pipeline behind the Data / ImageData layers: sources, read order, the split transform
-(crop and mirror in worker processes, mean and scale on the device) and the prefetching workers.
+"""The data pipeline behind the Data / ImageData layers (:mod:`fashioncaffe.layers.file_data`):
+sources, read order, the split transform (crop and mirror in worker processes, mean and scale on
+the device) and the prefetching workers.
 
 ``set_num_workers(n)`` (or ``FASHIONCAFFE_DATA_WORKERS``) sets the worker processes per data layer.
 """

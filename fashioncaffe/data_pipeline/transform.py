@@ -86,7 +86,7 @@ class TransformSpec:
 
 def load_mean(path, name="?"):
     """Mean image (C, H, W) float32 from a mean.binaryproto."""
-    from ..io.blobproto import read_binaryproto
+    from ..formats.blobproto import read_binaryproto
 
     arr = np.asarray(read_binaryproto(path), dtype=np.float32)
     if arr.ndim == 4:

@@ -26,6 +26,9 @@ import torch
 from .. import logging_caffe as log
 from ..errors import fail
 from ..proto import caffe_pb2
+from .blobproto import array_to_blobproto, blobproto_to_array
+from .hdf5 import read_caffemodel_h5, write_caffemodel_h5
+from .model_files import is_hdf5_path, read_caffemodel, write_caffemodel
 
 __all__ = ["copy_weights_into", "save_net", "read_weight_source", "apply_weight_source", "net_to_proto"]
 
@@ -43,15 +46,10 @@ class _Source:
 
 def read_weight_source(path) -> _Source:
     """Read a weights file once (to copy it into several nets)."""
-    from .caffemodel import is_hdf5_path, read_caffemodel
-    from .blobproto import blobproto_to_array
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise fail(f"{path}: weights file does not exist (expected a .caffemodel or .caffemodel.h5).")
     if is_hdf5_path(path):
-        from .hdf5 import read_caffemodel_h5
-
         layers = [(name, [(a, False) for a in arrays]) for name, arrays in read_caffemodel_h5(path)]
         return _Source(path, layers, True)
     net_param = read_caffemodel(path)
@@ -82,21 +80,16 @@ def _owners(net):
     return {id(spec[0]): spec[3] for spec in net.param_specs}
 
 
-def _layer_blobs(net, idx):
-    layer = net._layers[idx]
-    return layer.blobs
-
-
 def apply_weight_source(net, source: _Source) -> None:
     """Copy a read weights file into ``net`` with Caffe's matching rules."""
-    index = {name: i for i, name in enumerate(net._layer_names)}
+    index = {name: i for i, name in enumerate(net.layer_names)}
     owners = _owners(net)
     for name, blobs in source.layers:
         idx = index.get(name)
         if idx is None:
             log.info(f"Ignoring source layer {name}", "net.cpp:1072")
             continue
-        targets = _layer_blobs(net, idx)
+        targets = net.engine_layers[idx].blobs
         if source.hdf5:
             if len(blobs) > len(targets):
                 raise fail(f"{source.path}: layer '{name}' holds {len(blobs)} blob(s) but the net's layer '{name}' "
@@ -138,13 +131,12 @@ def _blob_arrays(blob, diff):
 
 def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
     """Net::ToProto: the net's name, and every layer's definition with its blobs (data, and diff)."""
-    from .blobproto import array_to_blobproto
-
     out = caffe_pb2.NetParameter()
     out.name = net.name
-    for lp, layer in zip(net.param.layer, net._layers):
+    for step in net.schedule:
+        layer = step.layer
         dst = out.layer.add()
-        dst.CopyFrom(lp)
+        dst.CopyFrom(step.param)
         del dst.blobs[:]
         for blob in layer.blobs:
             data, d = _blob_arrays(blob, write_diff)
@@ -155,15 +147,11 @@ def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
 def save_net(net, path, hdf5: bool = False, write_diff: bool = False) -> None:
     """Write the net's weights to ``path``: binary NetParameter, or Caffe's HDF5 layout when ``hdf5``
     (or when ``path`` ends in ``.h5``).  Atomic."""
-    from .caffemodel import is_hdf5_path, write_caffemodel
-
     path = os.fspath(path)
     if hdf5 or is_hdf5_path(path):
-        from .hdf5 import write_caffemodel_h5
-
         owners = _owners(net)
         layers, diffs = [], []
-        for name, layer in zip(net._layer_names, net._layers):
+        for name, layer in zip(net.layer_names, net.engine_layers):
             arrays, darrays = [], []
             owned = [owners.get(id(blob), name) == name for blob in layer.blobs]
             # Caffe writes only owned blobs; datasets are numbered by blob index, so an owned blob

@@ -318,14 +318,6 @@ class Prefetcher:
         """The worker processes (multiprocessing.Process objects); empty when decoding in-process."""
         return list(self._procs)
 
-    @property
-    def _workers(self):
-        return self._procs
-
-    @property
-    def _it(self):  # compatibility: older callers look for ``_pf._it._workers``
-        return self if self._procs else None
-
     def _dispatch(self):
         self._poll_pending()
         while self._free:

@@ -9,6 +9,7 @@ Layouts, as BVLC Caffe writes them (``snapshot_format: HDF5``):
 
 HDF5 treats "/" in a name as a path separator, so a layer named ``conv1/7x7`` is stored as group
 ``7x7`` inside group ``conv1``; reading by walking the file gives the name back.  Writes are atomic.
+:mod:`.model_files` chooses between this format and the binary one by the file name.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""In-memory data layers: DummyData and MemoryData.
+"""In-memory data layers: DummyData (tops filled by fillers) and MemoryData (arrays handed over by
+pycaffe's ``set_input_arrays``).
 
-(The LMDB-backed Data layer and ImageData live with the data pipeline.)
+(The layers that read files — Data, ImageData, HDF5Data — are :mod:`.file_data`.)
 """
 from __future__ import annotations
 

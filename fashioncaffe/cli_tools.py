@@ -1,9 +1,9 @@
-"""``fashioncaffe convert_imageset`` and ``fashioncaffe compute_image_mean`` (BVLC's tools)."""
+"""``fashioncaffe convert_imageset`` and ``fashioncaffe compute_image_mean``: BVLC's tools/ programs as commands."""
 from __future__ import annotations
 
 import sys
 
-from ..cli import register_command
+from .cli import register_command
 from .imageset import compute_image_mean, convert_imageset
 
 
