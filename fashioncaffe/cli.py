@@ -146,7 +146,8 @@ def _train_args(p):
     _flag(p, "solver", required=True, help="solver prototxt")
     _flag(p, "weights", default="", help="comma-separated .caffemodel files to fine-tune from")
     _flag(p, "snapshot", default="", help=".solverstate to resume from")
-    _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU)")
+    _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
+                                     "torchrun, local process i takes the i-th of them")
     _flag(p, "iterations", type=int, default=0, help="override max_iter")
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
@@ -175,6 +176,12 @@ def _train(a):
     job = {"solver": a.solver, "weights": a.weights, "snapshot": a.snapshot, "iterations": a.iterations,
            "sigint_effect": a.sigint_effect, "sighup_effect": a.sighup_effect, "log_file": a.log_file,
            "precision": a.precision, "compile": a.compile}
+    if training.launched_by_torchrun():
+        if a.cpu_procs > 1:
+            raise fail("--cpu_procs starts processes itself; under torchrun give --nproc-per-node instead.")
+        training.train_launched(job, gpus)
+        log.info("Optimization Done.", "caffe.cpp:260")
+        return 0
     if len(gpus) > 1 or a.cpu_procs > 1:
         log.info(f"Using {len(gpus) or a.cpu_procs} processes: GPUs {gpus}" if gpus else
                  f"Using {a.cpu_procs} CPU processes (gloo)", "caffe.cpp:233")

@@ -8,7 +8,8 @@ and snapshots.  The effective batch is N × batch_size; N processes equal one pr
 
 Data layers find their shard with :func:`rank` and :func:`world_size` (0 and 1 outside a parallel
 run): a layer should read items ``rank, rank + world_size, ...`` or batch ``t·world_size + rank``.
-The processes themselves are started by :func:`fashioncaffe.training.train_parallel`.
+The processes themselves are started by :func:`fashioncaffe.training.train_parallel` (on this
+machine) or by torchrun (:func:`fashioncaffe.training.train_launched`, one or several machines).
 """
 from __future__ import annotations
 
