@@ -27,7 +27,7 @@ from .report import markdown
 CAP_S = {  # per section: (on a GPU, dry on a CPU)
     "env": (40, 60),
     "tests": (60, 120),
-    "correctness": (90, 400),
+    "correctness": (120, 400),
     "parallel": (45, 120),
     "knn": (80, 60),
     "onnx": (40, 90),
