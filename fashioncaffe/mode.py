@@ -32,6 +32,11 @@ def set_random_seed(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
+def random_seed() -> int | None:
+    """The seed of the last ``set_random_seed`` (a solver's ``random_seed``), None when none was set."""
+    return _state["random_seed"]
+
+
 def is_gpu() -> bool:
     return _state["gpu"]
 
