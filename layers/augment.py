@@ -69,16 +69,16 @@ def random_erase(img, rng, p=0.5, area=(0.02, 0.4), aspect=0.3, attempts=100):
     return None
 
 
-def augment(img, rng, crop_size=0, max_rotate=0.0, mirror=False, erase=None, train=True):
+def augment(img, rng, crop_size=0, max_rotate=0.0, mirror=False, erase=None, train=True, random_crop=True):
     """One image through rotation → crop → mirror → random erasing (TRAIN) or the centre crop (TEST);
     returns a new uint8 H' × W' × C array.  ``erase`` is None (off) or a dict of random_erase's
-    keyword arguments."""
+    keyword arguments; ``random_crop`` False crops the centre in TRAIN too."""
     if img.ndim == 2:
         img = img[:, :, None]
     if train and max_rotate:
         img, _ = rotate(img, rng, max_rotate)
     if crop_size:
-        y, x = crop_offsets(img.shape[0], img.shape[1], crop_size, rng if train else None)
+        y, x = crop_offsets(img.shape[0], img.shape[1], crop_size, rng if train and random_crop else None)
         img = img[y:y + crop_size, x:x + crop_size]
     if train and mirror and rng.random() < 0.5:
         img = img[:, ::-1]

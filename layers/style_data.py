@@ -26,6 +26,8 @@ Data layer), centre crop, no augmentation.  Batch b depends on (seed, style, b) 
      "rotate": 15,                   # max |angle| in degrees, TRAIN only; 0 off
      "mirror": false,                # random horizontal flip, TRAIN only
      "erase": {"p": 0.5, "area": [0.02, 0.4], "aspect": 0.3},   # random erasing; true = these; null off
+     "random_crop": true,            # TRAIN: a random crop_size window (false: the centre, as in TEST)
+     "resample": true,               # TRAIN with a style: the per-style sampler; false: plain shuffled passes
      "ratio": 3,                     # negatives per positive (undersampling); null = original proportion
      "min_pos": 1,                   # positives per batch at least
      "output": "sigmoid",            # "sigmoid" (N × 1 float) or "softmax" (N class indices)
@@ -51,7 +53,7 @@ from .param_str import parse_param_str
 from .style_sampler import StyleSampler
 
 KEYS = {"source", "labels", "style", "batch_size", "crop_size", "mean", "scale", "rotate", "mirror", "erase",
-        "ratio", "min_pos", "output", "seed"}
+        "random_crop", "resample", "ratio", "min_pos", "output", "seed"}
 _AUG = 0xA06
 
 
@@ -146,11 +148,12 @@ class StyleBatchMaker:
     the LMDB is opened lazily in each process)."""
 
     def __init__(self, images, keys, labels, order, batch_size, train, crop_size, rotate, mirror, erase,
-                 seed, stream, opener=open_lmdb):
+                 seed, stream, opener=open_lmdb, random_crop=True):
         self.images, self.keys, self.labels, self.order = images, keys, labels, order
         self.opener = opener
         self.batch_size, self.train = int(batch_size), bool(train)
         self.crop_size, self.rotate, self.mirror, self.erase = int(crop_size), float(rotate), bool(mirror), erase
+        self.random_crop = bool(random_crop)
         self.seed, self.stream = int(seed), int(stream)
         first = self._image(0)
         h, w, c = first.shape
@@ -174,7 +177,7 @@ class StyleBatchMaker:
         out = (alloc or np.empty)((self.batch_size,) + self.shape, np.uint8)
         for j in range(self.batch_size):
             img = augment(self._image(int(idx[j])), rng, self.crop_size, self.rotate, self.mirror, self.erase,
-                          self.train)
+                          self.train, self.random_crop)
             if img.shape[:2] != self.shape[1:] or img.shape[2] != self.shape[0]:
                 raise ValueError("%s: record %r is %s, the batch's first is %s; without a crop all images must "
                                  "share a size (convert with --resize)" % (self.images, self.keys[int(idx[j])],
@@ -222,7 +225,8 @@ def parse_config(param_str):
     return dict(source=p["source"], labels=p.get("labels", "styles_lmdb"), style=p.get("style"),
                 batch_size=int(p.get("batch_size", 32)), crop_size=int(p.get("crop_size", 0)),
                 mean=p.get("mean", 0.0), scale=float(p.get("scale", 1.0)), rotate=float(p.get("rotate", 0.0)),
-                mirror=bool(p.get("mirror", False)), erase=erase, ratio=p.get("ratio"),
+                mirror=bool(p.get("mirror", False)), erase=erase, random_crop=bool(p.get("random_crop", True)),
+                resample=bool(p.get("resample", True)), ratio=p.get("ratio"),
                 min_pos=int(p.get("min_pos", 1)), output=output, seed=p.get("seed"))
 
 
@@ -257,13 +261,13 @@ class StyleData(caffe.Layer):
         n, bs = len(keys), cfg["batch_size"]
         if not train:
             order = SequentialOrder(n, bs)
-        elif style is not None:
+        elif style is not None and cfg["resample"]:
             order = StyleSampler(labels, bs, cfg["ratio"], seed, stream, cfg["min_pos"])
         else:
             order = ShuffledOrder(n, bs, seed, stream)
         self.order = order
         self.maker = StyleBatchMaker(images, keys, labels, order, bs, train, cfg["crop_size"], cfg["rotate"],
-                                     cfg["mirror"], cfg["erase"], seed, stream, opener)
+                                     cfg["mirror"], cfg["erase"], seed, stream, opener, cfg["random_crop"])
         mean = np.asarray(cfg["mean"], np.float32).reshape(-1)
         c = self.maker.shape[0]
         if mean.size not in (1, c):

@@ -137,6 +137,8 @@ def test_rotation_and_crop():
     test_view = augment.augment(img, np.random.default_rng(0), 11, 15, True, dict(augment.ERASE_DEFAULTS),
                                 train=False)
     np.testing.assert_array_equal(test_view, img[5:16, 5:16])  # TEST: centre crop only
+    fixed = augment.augment(img, np.random.default_rng(0), 11, 0, False, None, train=True, random_crop=False)
+    np.testing.assert_array_equal(fixed, img[5:16, 5:16])       # TRAIN without the random crop
 
 
 # --------------------------------------------------------------------------------- the layer
@@ -209,6 +211,22 @@ def test_rare_style_undersampled_and_multilabel_mode(split):
     multi = _engine_batches(split, _param(split, style=None), 5, workers=0)
     assert multi[0][1].shape == (8, 3)
     assert set(np.unique(np.concatenate([m[1] for m in multi]))) <= {0.0, 1.0}
+
+
+def test_without_resampling_and_augmentation(split):
+    """The ablation's "none": plain shuffled passes over all records, no random crop, rotation or
+    erasing — TRAIN batches are then the TEST pixels in another order."""
+    plain = _param(split, crop_size=0, rotate=0, erase=None, random_crop=False, resample=False)
+    got = _engine_batches(split, plain, 5, workers=0)
+    ids = np.concatenate([np.rint(d[:, 0, 0, 0] / 0.5 + 10) for d, _ in got]).astype(int)
+    assert ids.tolist() != list(range(40)) and sorted(ids.tolist()) == list(range(40))   # one shuffled pass
+    test = _engine_batches(split, plain, 5, workers=0, phase=caffe.TEST)
+    by_id = {int(np.rint(d[0, 0, 0] / 0.5 + 10)): d for batch, _ in test for d in batch}
+    for batch, lab in got:
+        for d, y in zip(batch, lab.reshape(-1)):
+            i = int(np.rint(d[0, 0, 0] / 0.5 + 10))
+            np.testing.assert_allclose(d, by_id[i])
+            assert y == LABELS[i, 1]
 
 
 def test_test_phase_is_ordered_centre_crop_without_augmentation(split):

@@ -110,10 +110,13 @@ JD_TARGET = {"Sports": 0.0019, "Casual": 0.16, "Office lady": 0.38, "Japanese": 
              "Natural": 0.12, "Punk": 0.035, "Ethnic": 0.025}
 # Offsets added to style_scores for the JD draw, fitted to JD_TARGET on a 20,000-item plan
 # (tests/test_wardrobe.py checks the fit; refit with data_prep.wardrobe.styles.fit_jd_offsets).
-JD_OFFSET = {"Sports": 0.0, "Casual": -1.63, "Office lady": -0.25, "Japanese": -0.92, "Korean": -0.7,
-             "Western": -0.42, "British": -1.05, "Girl": -1.06, "Lady": -1.25, "Minimalist": -1.35,
-             "Natural": -1.21, "Punk": -1.05, "Ethnic": -1.38}
+JD_OFFSET = {"Sports": 0.0, "Casual": -1.73, "Office lady": -0.14, "Japanese": -0.36, "Korean": -0.88,
+             "Western": -0.34, "British": -0.47, "Girl": -0.5, "Lady": -1.19, "Minimalist": -1.22,
+             "Natural": -0.89, "Punk": -0.15, "Ethnic": -0.48}
 JD_NOISE = 0.6          # std of the per-style noise on the evidence
+# the JD draw weighs the attribute evidence 1.5 × (the latent draw 1 ×): professional labels, less noisy;
+# a classifier that sees the attributes then ranks JD labels with AUC ~0.7-0.85 (Sports: 1), not ~0.65
+JD_SHARPNESS = 1.5
 JD_IMPLIES = (("Sports", "Casual", 0.95), ("Office lady", "Lady", 0.99), ("Japanese", "Girl", 0.5))
 
 
@@ -124,7 +127,7 @@ def _sigmoid(x):
 def sample_jd_styles(rng, it, offset=None):
     """Multi-hot (13,) int array of JD styles for one item (see the module docstring).
 
-    Independent styles are Bernoulli(sigmoid(evidence + offset + noise)); the regional ones
+    Independent styles are Bernoulli(sigmoid(1.5 · evidence + offset + noise)); the regional ones
     (Japanese / Korean / Western / British) are one categorical draw among "none" (logit 0) and the
     four, so at most one is set; at least one style (the strongest when none was drawn); then the
     implications of :data:`JD_IMPLIES`; at most five styles (the weakest dropped, implied ones
@@ -132,7 +135,7 @@ def sample_jd_styles(rng, it, offset=None):
     off = JD_OFFSET if offset is None else offset
     s = style_scores(it)
     noise = rng.normal(0.0, JD_NOISE, len(STYLES))
-    z = {k: s[k] + off[k] + noise[i] for i, k in enumerate(STYLES)}
+    z = {k: JD_SHARPNESS * s[k] + off[k] + noise[i] for i, k in enumerate(STYLES)}
     u = rng.random(len(STYLES) + 1 + len(JD_IMPLIES))
     lab = np.zeros(len(STYLES), np.int64)
     for i, k in enumerate(STYLES):

@@ -63,10 +63,11 @@ def _L():
     return L, P
 
 
-def _bn_scale_relu(n, bottom, bn_name, scale_name, relu_name, eps=BN_EPS):
+def _bn_scale_relu(n, bottom, bn_name, scale_name, relu_name, eps=BN_EPS, fraction=None):
     """BatchNorm into a new blob ``bn_name``, then Scale and ReLU in place on it."""
     L, _ = _L()
-    n[bn_name] = L.BatchNorm(bottom, batch_norm_param=dict(eps=eps), param=FROZEN)
+    bp = dict(eps=eps) if fraction is None else dict(eps=eps, moving_average_fraction=fraction)
+    n[bn_name] = L.BatchNorm(bottom, batch_norm_param=bp, param=FROZEN)
     n[scale_name] = L.Scale(n[bn_name], scale_param=dict(bias_term=True), in_place=True)
     n[relu_name] = L.ReLU(n[bn_name], in_place=True)
     return n[bn_name]
@@ -84,12 +85,17 @@ def _conv(n, name, bottom, num, k, stride=1, pad=0):
 
 
 def densenet(n, data, growth_rate=32, num_init_features=64, block_config=(6, 12, 24, 16), bn_size=4,
-             eps=BN_EPS):
+             eps=BN_EPS, bn_fraction=None):
     """Add a DenseNet-BC trunk on ``data`` to NetSpec ``n``; returns the globally pooled ``pool5``
-    (N × C × 1 × 1).  Block numbering starts at 2 (conv1 is the stem), as in the Caffe conversion."""
+    (N × C × 1 × 1).  Block numbering starts at 2 (conv1 is the stem), as in the Caffe conversion.
+    ``bn_fraction`` sets BatchNorm's moving_average_fraction (Caffe's default 0.999 when None)."""
     L, P = _L()
+
+    def bsr(x, bn, sc, relu):
+        return _bn_scale_relu(n, x, bn, sc, relu, eps, bn_fraction)
+
     x = _conv(n, "conv1", data, num_init_features, 7, stride=2, pad=3)
-    x = _bn_scale_relu(n, x, "conv1/bn", "conv1/scale", "relu1", eps)
+    x = bsr(x, "conv1/bn", "conv1/scale", "relu1")
     n.pool1 = L.Pooling(x, pool=P.Pooling.MAX, kernel_size=3, stride=2, pad=1, round_mode=P.Pooling.FLOOR)
     x = n.pool1
     channels = num_init_features
@@ -97,14 +103,14 @@ def densenet(n, data, growth_rate=32, num_init_features=64, block_config=(6, 12,
     for b, layers in enumerate(block_config, start=2):
         for i in range(1, layers + 1):
             p = f"conv{b}_{i}"
-            h = _bn_scale_relu(n, x, f"{p}/x1/bn", f"{p}/x1/scale", f"relu{b}_{i}/x1", eps)
+            h = bsr(x, f"{p}/x1/bn", f"{p}/x1/scale", f"relu{b}_{i}/x1")
             h = _conv(n, f"{p}/x1", h, bn_size * growth_rate, 1)
-            h = _bn_scale_relu(n, h, f"{p}/x2/bn", f"{p}/x2/scale", f"relu{b}_{i}/x2", eps)
+            h = bsr(h, f"{p}/x2/bn", f"{p}/x2/scale", f"relu{b}_{i}/x2")
             h = _conv(n, f"{p}/x2", h, growth_rate, 3, pad=1)
             n[f"concat_{b}_{i}"] = L.Concat(x, h)
             x = n[f"concat_{b}_{i}"]
             channels += growth_rate
-        x = _bn_scale_relu(n, x, f"conv{b}_blk/bn", f"conv{b}_blk/scale", f"relu{b}_blk", eps)
+        x = bsr(x, f"conv{b}_blk/bn", f"conv{b}_blk/scale", f"relu{b}_blk")
         if b == last:
             n[f"pool{b}"] = L.Pooling(x, pool=P.Pooling.AVE, global_pooling=True)
             return n[f"pool{b}"]
@@ -115,9 +121,9 @@ def densenet(n, data, growth_rate=32, num_init_features=64, block_config=(6, 12,
     raise ValueError("block_config must name at least one dense block")
 
 
-def densenet121(n, data, variant="full"):
+def densenet121(n, data, variant="full", bn_fraction=None):
     """DenseNet-121 (``variant`` "full") or one of its NARROW variants on ``data``; returns ``pool5``."""
-    return densenet(n, data, **config(variant))
+    return densenet(n, data, bn_fraction=bn_fraction, **config(variant))
 
 
 def output_channels(variant="full"):

@@ -89,8 +89,9 @@ def _L():
 
 
 class _Builder:
-    def __init__(self, n, w):
+    def __init__(self, n, w, bn_fraction=None):
         self.n, self.w = n, w
+        self.bn = dict(eps=BN_EPS) if bn_fraction is None else dict(eps=BN_EPS, moving_average_fraction=bn_fraction)
 
     def conv(self, name, bottom, num, k=1, stride=1, pad=0, kh=None, kw=None):
         """conv → BatchNorm → Scale → ReLU (the last three in place, named X_bn / X_scale / X_relu)."""
@@ -100,7 +101,7 @@ class _Builder:
             dict(kernel_size=k, pad=pad)
         n[name] = L.Convolution(bottom, num_output=max(1, num // self.w), stride=stride, bias_term=False,
                                 weight_filler=dict(type="msra"), **geo)
-        n[name + "_bn"] = L.BatchNorm(n[name], batch_norm_param=dict(eps=BN_EPS), param=FROZEN, in_place=True)
+        n[name + "_bn"] = L.BatchNorm(n[name], batch_norm_param=dict(self.bn), param=FROZEN, in_place=True)
         n[name + "_scale"] = L.Scale(n[name], scale_param=dict(bias_term=True), in_place=True)
         n[name + "_relu"] = L.ReLU(n[name], in_place=True)
         return n[name]
@@ -184,13 +185,14 @@ class _Builder:
         return self.concat(f"{p}_concat", b0, b1, b2, b3, b4, b5)
 
 
-def inception_v4(n, data, variant="full", input_size=None):
+def inception_v4(n, data, variant="full", input_size=None, bn_fraction=None):
     """Add the Inception-v4 trunk on ``data`` to NetSpec ``n``; returns the global average pool
-    ``pool_8x8_s1`` (N × 1536 / w × 1 × 1).  ``input_size``, when given, is checked first."""
+    ``pool_8x8_s1`` (N × 1536 / w × 1 × 1).  ``input_size``, when given, is checked first;
+    ``bn_fraction`` sets BatchNorm's moving_average_fraction (Caffe's default 0.999 when None)."""
     L, P = _L()
     if input_size is not None:
         feature_sizes(int(input_size))
-    b = _Builder(n, divisor(variant))
+    b = _Builder(n, divisor(variant), bn_fraction)
     x = b.stem(data)
     for i in range(1, 5):
         x = b.block_a(i, x)
