@@ -28,7 +28,7 @@ def all_positive_f2(labels):
 
 
 def run(out, style=3, iters=300, backbone="densenet121", variant="narrow/8", size=72, crop=64, batch=16,
-        base_lr=0.05, seed=1, wardrobe_size="tiny", workers=1, root=".", bn_fraction=0.9):
+        base_lr=0.05, seed=1, wardrobe_size="tiny", workers=1, root=".", bn_fraction=0.9, augment=True):
     from data_prep import wardrobe
 
     import fashioncaffe as caffe
@@ -43,7 +43,7 @@ def run(out, style=3, iters=300, backbone="densenet121", variant="narrow/8", siz
     count = {s: json.load(open(os.path.join(d, "meta.json")))["count"] for s, d in split.items()}
     mean = data.channel_mean(split["train"])
     net = netgen.style_net(backbone, variant, style, split["train"], split["val"], batch, crop, mean, 1 / 64.0,
-                           test_batch=32, seed=seed, bn_fraction=bn_fraction)
+                           test_batch=32, seed=seed, bn_fraction=bn_fraction, augment=augment)
     tv = os.path.join(out, "train_val.prototxt")
     with open(tv, "w") as f:
         f.write(netgen.net_text(net))
@@ -62,7 +62,8 @@ def run(out, style=3, iters=300, backbone="densenet121", variant="narrow/8", siz
     test_f2 = float(metrics.f2_per_style(metrics.decide(test_s, [thr]), test_y)[0])
     result = {
         "style": style, "style_name": paper.STYLES[style - 1], "backbone": netgen.backbone(backbone).title(variant),
-        "iterations": iters, "batch": batch, "base_lr": base_lr, "bn_moving_average_fraction": bn_fraction, "input": f"{size} px resized, {crop} px crop", "seed": seed,
+        "iterations": iters, "batch": batch, "base_lr": base_lr, "bn_moving_average_fraction": bn_fraction,
+        "augment": augment, "input": f"{size} px resized, {crop} px crop", "seed": seed,
         "synthetic": True, "wardrobe": wardrobe_size, "counts": count, "train_seconds": round(train_s, 1),
         "threshold": thr, "val_f2_tuned": val_f2, "test_f2": test_f2,
         "test_all_positive_f2": all_positive_f2(test_y), "val_all_positive_f2": all_positive_f2(val_y),
@@ -89,9 +90,10 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bn-fraction", type=float, default=0.9, help="BatchNorm moving_average_fraction")
+    ap.add_argument("--no-augment", dest="augment", action="store_false", help="no rotation, erasing, random crop")
     a = ap.parse_args(argv)
     r = run(a.out, a.style, a.iters, a.backbone, a.variant, a.size, a.crop, a.batch, a.lr, a.seed,
-            bn_fraction=a.bn_fraction)
+            bn_fraction=a.bn_fraction, augment=a.augment)
     print(json.dumps(r, indent=1))
     return 0
 
