@@ -1,5 +1,7 @@
 """Helpers the layer tests share: build one engine layer from LayerParameter text, check its gradients
-by finite differences, and replay a BVLC Caffe reference case through check.py."""
+by finite differences, replay a BVLC Caffe reference case through check.py, and list the top-level
+modules a layer file imports (what a BVLC Caffe install must provide)."""
+import ast
 import os
 import sys
 
@@ -103,3 +105,14 @@ class BlobVector:
 
     def __contains__(self, item):
         raise TypeError("No to_python (by-value) converter found for C++ type: caffe::Blob<float>*")
+
+
+def top_level_imports(path):
+    """Top-level module names ``path`` imports (relative imports of sibling modules left out)."""
+    tops = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            tops.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            tops.add((node.module or "").split(".")[0])
+    return tops

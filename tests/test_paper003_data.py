@@ -2,7 +2,6 @@
 (layers/augment.py) and the Python data layer (layers/style_data.py) — counts, hand-checked
 augmentation, determinism per seed whatever the worker count, the same batches as BVLC Caffe would make
 (serial forward with non-iterable blob vectors), TEST order, resumption, param_str errors."""
-import ast
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from layer_testing import BlobVector, FBlob  # noqa: E402
+from layer_testing import BlobVector, FBlob, top_level_imports  # noqa: E402
 from layers import augment, style_data  # noqa: E402
 from layers.style_sampler import StyleSampler  # noqa: E402
 
@@ -276,11 +275,5 @@ def test_param_str_errors_name_the_problem(split, kw, msg):
 
 @pytest.mark.parametrize("fname", ["style_data.py", "style_sampler.py", "augment.py"])
 def test_layer_files_import_what_a_bvlc_caffe_install_has(fname):
-    src = open(os.path.join(ROOT, "layers", fname)).read()
-    tops = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Import):
-            tops.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level:
-            tops.add((node.module or "").split(".")[0])
+    tops = top_level_imports(os.path.join(ROOT, "layers", fname))
     assert tops <= {"numpy", "caffe", "cv2", "lmdb"} | set(sys.stdlib_module_names), tops

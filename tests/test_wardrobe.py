@@ -42,13 +42,18 @@ def _df(path):
     return int(lines[0]), lines[1].split(), [line.split() for line in lines[2:]]
 
 
-def test_deterministic_across_workers(mini, tmp_path):
+def _generate_mini(out, workers=1):
+    """The ``mini`` fixture's wardrobe (seed 3, SMALL_ITEMS items) generated again into ``out``."""
     old = SIZES["tiny"]["items"]
     SIZES["tiny"]["items"] = SMALL_ITEMS
     try:
-        res = generate(str(tmp_path / "b"), size="tiny", seed=3, workers=2, progress=False)
+        return generate(str(out), size="tiny", seed=3, workers=workers, progress=False)
     finally:
         SIZES["tiny"]["items"] = old
+
+
+def test_deterministic_across_workers(mini, tmp_path):
+    res = _generate_mini(tmp_path / "b", workers=2)
     assert _digest(mini["root"]) == _digest(res["root"])
 
 
@@ -188,12 +193,7 @@ def test_jd_draw_leaves_other_datasets_unchanged(mini, tmp_path, monkeypatch):
     from data_prep.wardrobe import styles
 
     monkeypatch.setattr(styles, "JD_OFFSET", {k: v + 1.0 for k, v in styles.JD_OFFSET.items()})
-    old = SIZES["tiny"]["items"]
-    SIZES["tiny"]["items"] = SMALL_ITEMS
-    try:
-        res = generate(str(tmp_path / "c"), size="tiny", seed=3, workers=1, progress=False)
-    finally:
-        SIZES["tiny"]["items"] = old
+    res = _generate_mini(tmp_path / "c")
     for d in ("DeepFashion", "eClothing", "Shopping100k"):
         assert _digest(os.path.join(mini["root"], d)) == _digest(os.path.join(res["root"], d)), d
     assert _digest(mini["jd"]) != _digest(res["jd"])
