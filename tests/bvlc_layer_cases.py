@@ -78,3 +78,12 @@ CASES = [
               bottoms=lambda r: _triplet_bottoms(r)[:3], n_top=1,
               param={"margin": 1.0, "normalize": False, "normalization": "BATCH_SIZE"}),
 ]
+
+# Data layers read an LMDB rather than bottoms, so the generic forward/backward comparison does not fit
+# them; each is driven through BVLC's calling conventions (BlobVector tops, serial forward) against
+# the engine in its own test, named here.
+DATA_LAYERS_COVERED_ELSEWHERE = {
+    ("layers.style_data", "StyleData"):
+        "tests/test_paper003_data.py::test_same_batches_in_bvlc_and_in_the_engine_whatever_the_workers",
+}
+
