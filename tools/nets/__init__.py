@@ -45,6 +45,19 @@ def batch_norm_scale(n, top, bn_name, scale_name, frozen_bn=True, eps=None, fill
     return top
 
 
+def classifier(n, pooled, fc_name, num_classes, cut, fillers=False):
+    """The ImageNet head on ``pooled``: InnerProduct ``fc_name`` → Softmax ``prob``; returns the top
+    at ``cut`` (``fc_name`` or "prob")."""
+    ip = dict(num_output=num_classes)
+    if fillers:
+        ip.update(weight_filler=MSRA, bias_filler=ZERO)
+    n[fc_name] = L.InnerProduct(pooled, inner_product_param=ip)
+    if cut == fc_name:
+        return n[fc_name]
+    n.prob = L.Softmax(n[fc_name])
+    return n.prob
+
+
 def input_layer(n, name, dims):
     """An Input layer ``name`` of shape ``dims`` (N, C, H, W)."""
     n[name] = L.Input(input_param=dict(shape=dict(dim=list(dims))))

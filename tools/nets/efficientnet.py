@@ -49,7 +49,7 @@ import math
 
 from fashioncaffe.net_spec import NetSpec, layers as L, params as P
 
-from . import MSRA, ZERO, batch_norm_scale, conv_out, input_layer
+from . import MSRA, ZERO, batch_norm_scale, classifier, conv_out, input_layer
 
 # b0's stages: (expand ratio, kernel, stride, output channels, repeats)
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -184,14 +184,7 @@ def efficientnet(n, data, variant="b5", cut="prob", num_classes=1000, frozen_bn=
     n.avg_pool = L.Pooling(x, pooling_param=dict(pool=P.Pooling.AVE, global_pooling=True))
     if cut == "avg_pool":
         return n.avg_pool
-    ip = dict(num_output=num_classes)
-    if fillers:
-        ip.update(weight_filler=MSRA, bias_filler=ZERO)
-    n.predictions = L.InnerProduct(n.avg_pool, inner_product_param=ip)
-    if cut == "predictions":
-        return n.predictions
-    n.prob = L.Softmax(n.predictions)
-    return n.prob
+    return classifier(n, n.avg_pool, "predictions", num_classes, cut, fillers)
 
 
 def final_size(size):

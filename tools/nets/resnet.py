@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from fashioncaffe.net_spec import NetSpec, layers as L, params as P
 
-from . import MSRA, ZERO, batch_norm_scale, conv_out, input_layer, pool_out
+from . import MSRA, ZERO, batch_norm_scale, classifier, conv_out, input_layer, pool_out
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 STAGE_WIDTH = (64, 128, 256, 512)   # bottleneck width per stage; the output is 4× this
@@ -113,14 +113,7 @@ def resnet(n, data, width=1.0, blocks=RESNET50_BLOCKS, size=224, cut="prob", num
     n.pool5 = L.Pooling(x, pooling_param=dict(kernel_size=k, stride=1, pool=P.Pooling.AVE))
     if cut == "pool5":
         return n.pool5
-    ip = dict(num_output=num_classes)
-    if fillers:
-        ip.update(weight_filler=MSRA, bias_filler=ZERO)
-    n.fc1000 = L.InnerProduct(n.pool5, inner_product_param=ip)
-    if cut == "fc1000":
-        return n.fc1000
-    n.prob = L.Softmax(n.fc1000)
-    return n.prob
+    return classifier(n, n.pool5, "fc1000", num_classes, cut, fillers)
 
 
 def deploy_net(size=224, width=1.0, blocks=RESNET50_BLOCKS, cut="prob", num_classes=1000, batch=1,
