@@ -166,3 +166,33 @@ def test_state_dict_conversion_and_folded_input_normalisation(tmp_path):
     sd.pop("features.8.0.weight")
     with pytest.raises(ValueError, match="top_conv blob 0"):
         eff.caffemodel_from_state_dict(sd, raw, spec)
+
+
+def test_onnx_export_of_a_narrow_variant_matches_the_engine(tmp_path):
+    import onnxruntime as ort
+    from google.protobuf import text_format
+
+    from fashioncaffe.onnx.api import export
+
+    param = eff.deploy_net(eff.narrow(0.25, 0.25, 4), size=64, cut="predictions", num_classes=5, batch=2)
+    (tmp_path / "e.prototxt").write_text(text_format.MessageToString(param))
+    net = caffe.Net(param, caffe.TEST)
+    rng = np.random.RandomState(0)
+    for name, bl in net.params.items():
+        for i, b in enumerate(bl):
+            if len(b.shape) >= 2:  # weights: MSRA scale, so that the image's signal survives the depth
+                b.data[...] = rng.randn(*b.shape) * np.sqrt(2.0 / np.prod(b.shape[1:]))
+            elif name.endswith("_bn"):
+                b.data[...] = [rng.randn(*b.shape) * 0.01, rng.uniform(0.5, 1.5, b.shape), 1.0][i]
+            else:
+                b.data[...] = rng.uniform(0.8, 1.2, b.shape) if (name.endswith("_scale") and i == 0) else \
+                    rng.randn(*b.shape) * 0.01
+    net.save(str(tmp_path / "e.caffemodel"))
+    export(str(tmp_path / "e.prototxt"), str(tmp_path / "e.caffemodel"), str(tmp_path / "e.onnx"))
+    x = rng.randn(2, 3, 64, 64).astype(np.float32)
+    net.blobs["data"].data[...] = x
+    ref = net.forward()["predictions"]
+    sess = ort.InferenceSession(str(tmp_path / "e.onnx"))
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-6)
+    assert np.abs(ref - ref.mean(0)).max() > 1e-4  # the two images score differently

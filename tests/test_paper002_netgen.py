@@ -182,3 +182,26 @@ def test_heads_learn_on_separable_features(toy, tmp_path, variant):
         assert curve[-1]["log_var"] != curve[0]["log_var"]
     scores = heads.score(netgen.deploy_net(variant, D, C, K, **SMALL), model, val["feat"])
     assert heads.evaluate(scores, val["label"].astype(int))["top3"] == pytest.approx(curve[-1]["top3"])
+
+
+def test_deploy_heads_export_to_onnx(tmp_path):
+    import onnxruntime as ort
+    from google.protobuf import text_format
+
+    from fashioncaffe.onnx.api import export
+
+    param = netgen.deploy_net("hmcn", D, C, K, **SMALL)
+    (tmp_path / "h.prototxt").write_text(text_format.MessageToString(param))
+    net = caffe.Net(param, caffe.TEST)
+    rng = np.random.RandomState(5)
+    _fill(net, rng)
+    net.save(str(tmp_path / "h.caffemodel"))
+    export(str(tmp_path / "h.prototxt"), str(tmp_path / "h.caffemodel"), str(tmp_path / "h.onnx"))
+    feat = rng.randn(1, D).astype(np.float32)
+    net.blobs["feat"].data[...] = feat
+    ref = net.forward()
+    sess = ort.InferenceSession(str(tmp_path / "h.onnx"))
+    outs = sess.run(None, {sess.get_inputs()[0].name: feat})
+    assert [o.name for o in sess.get_outputs()] == ["prob_final", "prob_local1"]
+    for o, got in zip(sess.get_outputs(), outs):
+        np.testing.assert_allclose(got, ref[o.name], rtol=1e-4, atol=1e-6)
