@@ -137,6 +137,16 @@ def test_extraction_covers_each_image_once_in_key_order(pretrained, conv, tmp_pa
     np.testing.assert_array_equal(a["parent5"], np.array([0, 1, 1])[y1])
 
 
+@pytest.mark.parametrize("scale", ["full", "full_resnet50"])
+def test_full_scale_encoders_give_the_papers_2048_features_from_7x7(scale):
+    cfg = pretrain.ENCODERS[scale]
+    net = caffe.Net(pretrain.encoder_net(cfg, batch=1), caffe.TEST)   # shape inference only
+    last_map = "top_conv" if cfg["arch"] == "efficientnet" else "res5c"
+    assert net.blobs[last_map].shape == (1, 2048, 7, 7)
+    assert net.blobs["feat"].shape == (1, 2048) == (1, pretrain.feature_dim(cfg))
+    assert pretrain.transform_param(cfg)["crop_size"] == 224
+
+
 @pytest.mark.slow
 def test_learning_check_on_the_tiny_wardrobe(tmp_path, monkeypatch):
     from tools.paper002 import learning

@@ -50,6 +50,10 @@ ENCODERS = {
     # mean / scale of torchvision-converted weights (tools/nets/README.md)
     "full": dict(arch="efficientnet", variant="b5", size=224, resize=256, mean_value=list(eff.CAFFE_MEAN_BGR),
                  input_scale=1.0, batch=32, iters=20000, base_lr=1e-3),
+    # the other backbone the issue names: BVLC / He et al.'s ResNet-50 (pool5, 2048-d) for
+    # ResNet-50-model.caffemodel; its per-channel ImageNet mean (the release's mean image averaged)
+    "full_resnet50": dict(arch="resnet", width=1.0, size=224, resize=256, mean_value=[104.0, 117.0, 123.0],
+                          input_scale=1.0, batch=32, iters=20000, base_lr=1e-3),
 }
 FEATURE_CUT = {"efficientnet": "avg_pool", "resnet": "pool5"}
 
