@@ -55,21 +55,24 @@ def extract_all(cfg, conv, model, hier, out_dir, batch=64):
     return lists
 
 
-def train_variant(root, variant, level, lists, dims, head_iters, eval_every, seed):
-    d = os.path.join(root, "heads", variant if variant == "flat" else f"{variant}_{level}", f"seed{seed}")
+def train_variant(root, variant, level, lists, dims, head_iters, eval_every, seed, tag="", **hp):
+    """Train one head variant (``hp``: netgen.HEAD_DEFAULTS overrides) and score it on val."""
+    name = (variant if variant == "flat" else f"{variant}_{level}") + (f"_{tag}" if tag else "")
+    d = os.path.join(root, "heads", name, f"seed{seed}")
     os.makedirs(d, exist_ok=True)
     val = features.read_split(lists["val"], ["feat", "label"])
     n_val = val["label"].size
     texts = netgen.render(variant, dims["D"], dims["C"], level, lists["train"], lists["val"], val_batch=n_val,
                           val_iter=1, max_iter=head_iters, snapshot_prefix=os.path.join(d, "heads"),
                           net_path=os.path.join(d, "train_val.prototxt"), seed=seed,
-                          test_interval=eval_every)
+                          test_interval=eval_every, **hp)
     for kind, text in texts.items():
         with open(os.path.join(d, f"{kind}.prototxt"), "w") as f:
             f.write(text)
-    deploy = netgen.deploy_net(variant, dims["D"], dims["C"], level)
+    deploy = netgen.deploy_net(variant, dims["D"], dims["C"], level, **hp)
     curve, model = heads.train(os.path.join(d, "solver.prototxt"), deploy, val, eval_every=eval_every)
-    return dict(variant=variant, level=None if variant == "flat" else level, curve=curve, model=model)
+    return dict(variant=variant, level=None if variant == "flat" else level, tag=tag, hp=hp, curve=curve,
+                model=model)
 
 
 def run(root="runs/paper002/learning", scale="tiny", seed=1, head_iters=300, pretrain_iters=None, levels=(5,),
