@@ -1,6 +1,8 @@
 """tools/nets/resnet.py: the ResNet-50 generator equals the released deploy file (prototxt/zoo/resnet50)
 field for field, shapes at full geometry come from shape inference (no forward), and a narrow
 variant runs forward and backward."""
+import os
+
 import numpy as np
 import pytest
 from google.protobuf import text_format
@@ -10,7 +12,8 @@ from fashioncaffe.net_spec import NetSpec, layers as L
 from fashioncaffe.proto import caffe_pb2
 from tools.nets import resnet
 
-ZOO = "prototxt/zoo/resnet50/deploy.prototxt"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ZOO = os.path.join(ROOT, "prototxt", "zoo", "resnet50", "deploy.prototxt")
 
 
 def test_resnet50_equals_the_zoo_file_layer_for_layer():

@@ -45,6 +45,22 @@ def batch_norm_scale(n, top, bn_name, scale_name, frozen_bn=True, eps=None, fill
     return top
 
 
+def convolution(n, name, bottom, num, kernel, stride=1, pad=None, group=1, bias=False, fillers=False):
+    """Convolution ``name`` (pad defaults to kernel // 2; ``pad`` and ``stride`` always written, as
+    the released deploy files do); no bias unless ``bias`` (BatchNorm follows)."""
+    cp = dict(num_output=num, kernel_size=kernel, stride=stride, pad=kernel // 2 if pad is None else pad)
+    if group > 1:
+        cp["group"] = group
+    if not bias:
+        cp["bias_term"] = False
+    if fillers:
+        cp["weight_filler"] = MSRA
+        if bias:
+            cp["bias_filler"] = ZERO
+    n[name] = L.Convolution(bottom, convolution_param=cp)
+    return n[name]
+
+
 def classifier(n, pooled, fc_name, num_classes, cut, fillers=False):
     """The ImageNet head on ``pooled``: InnerProduct ``fc_name`` → Softmax ``prob``; returns the top
     at ``cut`` (``fc_name`` or "prob")."""

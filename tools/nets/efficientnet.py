@@ -49,7 +49,7 @@ import math
 
 from fashioncaffe.net_spec import NetSpec, layers as L, params as P
 
-from . import MSRA, ZERO, batch_norm_scale, classifier, conv_out, input_layer
+from . import batch_norm_scale, classifier, conv_out, convolution, input_layer
 
 # b0's stages: (expand ratio, kernel, stride, output channels, repeats)
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -114,17 +114,7 @@ def channels(variant="b5"):
 
 
 def _conv(n, name, bottom, num, kernel, stride=1, group=1, bias=False, fillers=False):
-    cp = dict(num_output=num, kernel_size=kernel, stride=stride, pad=kernel // 2)
-    if group > 1:
-        cp["group"] = group
-    if not bias:
-        cp["bias_term"] = False
-    if fillers:
-        cp["weight_filler"] = MSRA
-        if bias:
-            cp["bias_filler"] = ZERO
-    n[name] = L.Convolution(bottom, convolution_param=cp)
-    return n[name]
+    return convolution(n, name, bottom, num, kernel, stride, kernel // 2, group, bias, fillers)
 
 
 def _bn(n, top, name, frozen_bn, fillers, eps=BN_EPS):

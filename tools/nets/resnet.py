@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from fashioncaffe.net_spec import NetSpec, layers as L, params as P
 
-from . import MSRA, ZERO, batch_norm_scale, classifier, conv_out, input_layer, pool_out
+from . import batch_norm_scale, classifier, conv_out, convolution, input_layer, pool_out
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 STAGE_WIDTH = (64, 128, 256, 512)   # bottleneck width per stage; the output is 4× this
@@ -41,15 +41,7 @@ def _c(channels, width):
 
 
 def _conv(n, name, bottom, num, kernel, stride, pad, bias, fillers):
-    cp = dict(num_output=num, kernel_size=kernel, pad=pad, stride=stride)
-    if not bias:
-        cp["bias_term"] = False
-    if fillers:
-        cp["weight_filler"] = MSRA
-        if bias:
-            cp["bias_filler"] = ZERO
-    n[name] = L.Convolution(bottom, convolution_param=cp)
-    return n[name]
+    return convolution(n, name, bottom, num, kernel, stride, pad, 1, bias, fillers)
 
 
 def final_size(size):
