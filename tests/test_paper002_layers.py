@@ -155,7 +155,8 @@ def test_param_errors():
 # inside the engine
 NET = """
 name: "uw"
-layer {{ name: "in" type: "Input" top: "x" top: "t" input_param {{ shape {{ dim: 4 dim: 3 }} shape {{ dim: 4 dim: 3 }} }} }}
+layer {{ name: "in" type: "Input" top: "x" top: "t"
+        input_param {{ shape {{ dim: 4 dim: 3 }} shape {{ dim: 4 dim: 3 }} }} }}
 layer {{ name: "fc" type: "InnerProduct" bottom: "x" top: "y"
         inner_product_param {{ num_output: 3 weight_filler {{ type: "gaussian" std: 0.5 }} }} }}
 layer {{ name: "l_a" type: "EuclideanLoss" bottom: "y" bottom: "t" top: "l_a" loss_weight: 0 }}

@@ -40,8 +40,8 @@ def extract(net_param, weights, images_lmdb, blob="feat"):
     net = caffe.Net(net_param, caffe.TEST, weights=weights) if weights else caffe.Net(net_param, caffe.TEST)
     batch = net.blobs[blob].shape[0]
     feats, labels = [], []
-    for _ in tqdm(range(math.ceil(len(keys) / batch)), desc=f"features {os.path.basename(os.path.dirname(images_lmdb))}",
-                  unit="batch", leave=False):
+    split = os.path.basename(os.path.dirname(os.path.abspath(images_lmdb)))
+    for _ in tqdm(range(math.ceil(len(keys) / batch)), desc=f"features {split}", unit="batch", leave=False):
         out = net.forward()
         feats.append(np.array(out[blob], dtype=np.float32).reshape(batch, -1))
         labels.append(np.array(net.blobs["label"].data, dtype=np.int64).reshape(-1))
