@@ -31,15 +31,16 @@ class _Blobs(list):
     """BVLC's ``layer.blobs`` for a Python layer: add_blob(*shape) appends a zero blob."""
 
     def add_blob(self, *shape):
-        self.append(FBlob(np.zeros(shape)))
+        self.append(FBlob(np.zeros(shape), dtype=np.float64))
 
 
 def make(param, losses, ntop=1):
     layer = UncertaintyWeighting.__new__(UncertaintyWeighting)
     layer.param_str = param
     layer.blobs = _Blobs()
-    bottom = BlobVector([FBlob(v) for v in losses])
-    top = BlobVector([FBlob(0.0) for _ in range(ntop)])
+    # float64 blobs: the hand values and finite differences below are checked to 1e-12
+    bottom = BlobVector([FBlob(v, dtype=np.float64) for v in losses])
+    top = BlobVector([FBlob(0.0, dtype=np.float64) for _ in range(ntop)])
     layer.setup(bottom, top)
     layer.reshape(bottom, top)
     return layer, bottom, top
@@ -130,7 +131,7 @@ def test_tensor_path_equals_numpy_path_and_gradchecks():
     assert float(out[0].detach()) == pytest.approx(float(top[0].data), rel=1e-12)
     np.testing.assert_array_equal(out[1].detach().numpy(), top[1].data)
     out[0].backward()
-    for t, b in zip(lt, bottom._blobs):
+    for t, b in zip(lt, [bottom[i] for i in range(len(bottom))]):
         np.testing.assert_allclose(t.grad.numpy(), np.broadcast_to(b.diff, t.shape), rtol=1e-12)
     np.testing.assert_allclose(eng.blobs[0].tensor.grad.numpy(), layer.blobs[0].diff, rtol=1e-12)
 

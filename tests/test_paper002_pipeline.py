@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe.io.blobproto import write_binaryproto
-from fashioncaffe.io.lmdb_datum import DatumReader, DatumWriter, array_to_datum, float_datum, make_key
+from fashioncaffe.formats.blobproto import write_binaryproto
+from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, array_to_datum, float_datum, make_key
 from tools.nets import efficientnet as eff
 from tools.paper002 import features, hierarchy, pretrain
 

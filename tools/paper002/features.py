@@ -32,7 +32,7 @@ def extract(net_param, weights, images_lmdb, blob="feat"):
     from tqdm import tqdm
 
     import fashioncaffe as caffe
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     reader = DatumReader(images_lmdb)
     keys = list(reader.keys)

@@ -94,7 +94,7 @@ def shuffled_copy(src, dst, seed, companions=("attributes",)):
     """Copy a converter split (``images_lmdb`` + companion LMDBs, identical keys) into ``dst`` in a
     seeded random order, re-keyed ``%08d_<name>`` so that Caffe's sequential Data layers read it
     shuffled and in lockstep.  Returns the number of records."""
-    from fashioncaffe.io.lmdb_datum import DatumReader, DatumWriter, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, make_key
 
     readers = {"images": DatumReader(os.path.join(src, "images_lmdb"))}
     for c in companions:
@@ -129,7 +129,7 @@ def prepare(conv_cat_dir, out_dir, seed=0, attr_types=None):
     """From the converter's C&A output (``<conv_cat_dir>/train/…``): a shuffled training copy, the
     attribute weights file and ``pretrain_data.json`` (counts, attribute names, the task).
     ``attr_types``: keep only attributes of these types (default: all).  Returns the summary."""
-    from fashioncaffe.io.lmdb_datum import DatumReader, DatumWriter, float_datum
+    from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, float_datum
 
     src = os.path.join(conv_cat_dir, "train")
     meta = json.load(open(os.path.join(src, "meta.json")))
