@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ..errors import FashionCaffeError, fail
 from ..proto import caffe_pb2
 from ..upgrade import needs_upgrade, upgrade_net
 from .atomic import atomic_write_bytes
@@ -23,6 +24,7 @@ __all__ = [
     "write_caffemodel_binary",
     "net_param_blobs",
     "SolverStateData",
+    "RNG_STATE_FIELD",
     "read_solverstate_proto",
     "read_solverstate_binary",
     "write_solverstate_binary",
@@ -56,14 +58,23 @@ def net_param_blobs(net_param: caffe_pb2.NetParameter) -> list:
     ]
 
 
+#: The field number under which fashioncaffe keeps the random streams' state (:mod:`fashioncaffe.solvers.rng_state`)
+#: in a binary ``.solverstate``.  BVLC's SolverState uses fields 1-4 only; protobuf parsers, BVLC's C++
+#: ``ParseFromCodedStream`` included, keep a field they do not know as an unknown field and otherwise
+#: ignore it, so a snapshot that carries it still restores in BVLC Caffe.
+RNG_STATE_FIELD = 1020
+
+
 @dataclasses.dataclass
 class SolverStateData:
-    """What a solver snapshot holds, with the history blobs as arrays."""
+    """What a solver snapshot holds, with the history blobs as arrays; ``rng_state`` is
+    fashioncaffe's record of the random streams (None in snapshots BVLC Caffe wrote)."""
 
     iter: int
     learned_net: str
     current_step: int
     history: list
+    rng_state: bytes | None = None
 
 
 def read_solverstate_proto(path) -> caffe_pb2.SolverState:
@@ -71,16 +82,67 @@ def read_solverstate_proto(path) -> caffe_pb2.SolverState:
     return read_proto_file(path, caffe_pb2.SolverState(), "a binary Caffe solver state (.solverstate)")
 
 
+def _looks_like_caffemodel(path) -> int:
+    """The number of layers when the file parses as a NetParameter with layers (a .caffemodel), else 0."""
+    net = caffe_pb2.NetParameter()
+    try:
+        with open(path, "rb") as f:
+            net.ParseFromString(f.read())
+    except Exception:  # not a NetParameter either; the caller reports the solver state's own problem
+        return 0
+    return len(net.layer) + len(net.layers)
+
+
+def _not_a_solverstate(path, layers):
+    return fail(f"{path}: is a Caffe model (.caffemodel: a NetParameter with {layers} layers), not a solver state. "
+                "--snapshot resumes from the .solverstate file a snapshot writes beside its .caffemodel; to start "
+                "a new training from these weights, give the file as --weights instead.")
+
+
+def _rng_state_field(state) -> bytes | None:
+    from google.protobuf import unknown_fields
+
+    for field in unknown_fields.UnknownFieldSet(state):
+        if field.field_number == RNG_STATE_FIELD and field.wire_type == 2:
+            return bytes(field.data)
+    return None
+
+
 def read_solverstate_binary(path) -> SolverStateData:
-    """Read a binary ``.solverstate``; ``learned_net`` is the model path as Caffe recorded it."""
-    state = read_solverstate_proto(path)
+    """Read a binary ``.solverstate``; ``learned_net`` is the model path as Caffe recorded it.  A
+    model file given in its place is named as such."""
+    try:
+        state = read_solverstate_proto(path)
+    except FashionCaffeError:
+        layers = os.path.isfile(path) and _looks_like_caffemodel(path)
+        if layers:
+            raise _not_a_solverstate(path, layers) from None
+        raise
+    if not state.learned_net and not len(state.history) and state.iter == 0:
+        layers = _looks_like_caffemodel(path)
+        if layers:
+            raise _not_a_solverstate(path, layers)
     history = [blobproto_to_array(b, name=f"{os.fspath(path)}: history blob {i}") for i, b in enumerate(state.history)]
-    return SolverStateData(int(state.iter), state.learned_net, int(state.current_step), history)
+    return SolverStateData(int(state.iter), state.learned_net, int(state.current_step), history,
+                           _rng_state_field(state))
 
 
-def write_solverstate_binary(path, iter: int, learned_net: str, current_step: int, history_arrays) -> None:
-    """Write a binary SolverState atomically."""
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def write_solverstate_binary(path, iter: int, learned_net: str, current_step: int, history_arrays,
+                             rng_state: bytes | None = None) -> None:
+    """Write a binary SolverState atomically (with ``rng_state`` as field :data:`RNG_STATE_FIELD`)."""
     state = caffe_pb2.SolverState(iter=int(iter), learned_net=os.fspath(learned_net), current_step=int(current_step))
     for a in history_arrays:
         state.history.append(array_to_blobproto(np.asarray(a)))
-    atomic_write_bytes(path, state.SerializeToString())
+    data = state.SerializeToString()
+    if rng_state is not None:
+        data += _varint(RNG_STATE_FIELD << 3 | 2) + _varint(len(rng_state)) + bytes(rng_state)
+    atomic_write_bytes(path, data)
