@@ -188,6 +188,17 @@ def convert_imageset(root, list_file, db, resize_height=0, resize_width=0, shuff
         if pool:
             pool.terminate()
     log(f"Processed {count} files.")
+    if count == 0:
+        # BVLC exits 0 here with an empty database; nothing was converted, so say so and leave none behind
+        import shutil
+
+        shutil.rmtree(db, ignore_errors=True)
+        raise fail(f"convert_imageset: none of the {len(lines)} images listed in {list_file} could be read (the "
+                   f"first failure is above; paths are root_folder '{root}' + the listed name). No database was "
+                   f"written to {db}.")
+    if count < len(lines):
+        log(f"Warning: {len(lines) - count} of the {len(lines)} listed images could not be read and are not in {db} "
+            "(see the messages above).")
     return count
 
 
