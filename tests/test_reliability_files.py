@@ -76,6 +76,14 @@ def test_empty_weights_file_fails_instead_of_running_on_fillers(trained, capsys,
         caffe.Net(str(trained / "net.prototxt"), str(path), caffe.TEST)
 
 
+def test_solverstate_given_as_weights_says_what_it_is(trained, capsys):
+    state = trained / "s_iter_2.solverstate"
+    capsys.readouterr()
+    rc, err = _train_rc(trained, capsys, "--weights", str(state))
+    assert rc == 2 and f"{state}: is a solver state (.solverstate of iteration 2), not a Caffe model" in err
+    assert f"{trained}/s_iter_2.caffemodel" in err and "--snapshot" in err
+
+
 def test_weights_matching_no_layer_warn_once(trained, capsys, tmp_path):
     other = tmp_path / "other.prototxt"
     other.write_text(NET.replace('name: "ip"', 'name: "fc"'))

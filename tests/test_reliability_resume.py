@@ -200,7 +200,7 @@ layer { name: "loss" type: "EuclideanLoss" bottom: "ip" bottom: "y" top: "loss" 
                          caffe.TEST).params["ip"][0].data).max()
     assert np.isfinite(w) and w > 1e15           # finite: the weights check alone would call it good
     assert f"Iteration {n}: the loss is inf" in msg or f"Iteration {n}: the loss is nan" in msg
-    assert f"The last good snapshot is {d}/s_iter_{n - 1}.solverstate" in msg
+    assert f"The last good snapshot is {d}/s_iter_{n - 1}.solverstate (training went on" in msg
     assert f"the good one before it is {d}/s_iter_{n - 2}.solverstate" in msg
     assert f"Do not resume from {d}/s_iter_{n}.solverstate" in msg
     again = caffe.get_solver(solver("again", n))  # the named snapshot resumes: its next loss is finite

@@ -36,7 +36,15 @@ def read_caffemodel_binary(path, upgrade: bool = True) -> caffe_pb2.NetParameter
 
     Messages of any size parse (VGG-16's is about 530 MB).
     """
-    net = read_proto_file(path, caffe_pb2.NetParameter(), "a binary Caffe model (.caffemodel)")
+    try:
+        net = read_proto_file(path, caffe_pb2.NetParameter(), "a binary Caffe model (.caffemodel)")
+    except FashionCaffeError:
+        state = _as_solverstate(path)
+        if state is not None:
+            raise fail(f"{path}: is a solver state (.solverstate of iteration {state.iter}), not a Caffe model; its "
+                       f"weights are in {state.learned_net or 'the .caffemodel beside it'}. To resume this "
+                       "training give it as --snapshot.") from None
+        raise
     # upgrade_net copies; skip it for current-format models, which can be hundreds of MB.
     return upgrade_net(net, source=os.fspath(path)) if upgrade and needs_upgrade(net) else net
 
@@ -91,6 +99,17 @@ def _looks_like_caffemodel(path) -> int:
     except Exception:  # not a NetParameter either; the caller reports the solver state's own problem
         return 0
     return len(net.layer) + len(net.layers)
+
+
+def _as_solverstate(path):
+    """The SolverState a file holds when it is one (a learned_net path or history blobs), else None."""
+    state = caffe_pb2.SolverState()
+    try:
+        with open(path, "rb") as f:
+            state.ParseFromString(f.read())
+    except Exception:  # not a solver state either; the caller reports the model's own problem
+        return None
+    return state if state.learned_net or len(state.history) else None
 
 
 def _not_a_solverstate(path, layers):

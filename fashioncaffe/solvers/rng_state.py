@@ -126,24 +126,34 @@ def restore(solver, data: bytes, path) -> None:
     if not root:
         _warn_differs(solver, path, "only the root process's random streams are in a snapshot, so this rank "
                                     f"({distributed.rank()}) draws anew")
+    elif _python_layers(solver):
+        log.info(f"Restored the global random generators (torch, numpy, python) of {path}; Python layers "
+                 f"({'; '.join(_python_layers(solver))}) continue exactly if they draw from those, not if they keep "
+                 "generators of their own.", "rng_state.py:0")
 
 
 def random_layers(solver) -> list:
-    """``net tag / layer name (type)`` of every layer that draws random numbers the snapshot would
-    need to keep: from the global generators, or Python layers (whose streams are their own)."""
-    out = []
-    for tag, net in _nets(solver):
-        for name, layer in zip(net.layer_names, net.engine_layers):
-            if layer.uses_global_rng or layer.type == "Python":
-                out.append(f"{tag} net: {name} ({layer.type})")
-    return out
+    """``<net> net: <layer> (<type>)`` of every layer that draws from the global random generators."""
+    return [f"{tag} net: {name} ({layer.type})" for tag, net in _nets(solver)
+            for name, layer in zip(net.layer_names, net.engine_layers) if layer.uses_global_rng]
+
+
+def _python_layers(solver) -> list:
+    return [f"{tag} net: {name}" for tag, net in _nets(solver)
+            for name, layer in zip(net.layer_names, net.engine_layers) if layer.type == "Python"]
 
 
 def _warn_differs(solver, path, why):
-    names = random_layers(solver)
+    names, python = random_layers(solver), _python_layers(solver)
+    if not names and not python:
+        return
+    parts = []
     if names:
-        log.warning(f"Resuming from {path}: {why}; these layers' random numbers will differ from the uninterrupted "
-                    f"run: {'; '.join(names)}. Weights will not match it bit for bit.", "rng_state.py:0")
+        parts.append(f"these layers' random numbers will differ from the uninterrupted run: {'; '.join(names)}")
+    if python:
+        parts.append(f"Python layers that draw random numbers will too ({'; '.join(python)})")
+    log.warning(f"Resuming from {path}: {why}; {', and '.join(parts)}. Weights will not match that run bit for "
+                "bit.", "rng_state.py:0")
 
 
 def restore_without_record(solver, path) -> None:

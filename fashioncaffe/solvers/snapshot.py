@@ -3,10 +3,11 @@
 A snapshot is ``<prefix>_iter_<N>.caffemodel`` + ``.solverstate`` (or the ``.h5`` pair with
 ``snapshot_format: HDF5``): the net's weights, and the iteration, learning-rate step, model path,
 the solver's history blobs and (where BVLC's reader ignores it) the state of every random stream,
-:mod:`.rng_state`.  Both files are written atomically, after checking that the
-weights are finite, so the newest snapshot on disk is always a good one.  Restoring puts the random streams
-back and moves the data readers to where the snapshot left them, so a resumed run ends with the
-weights of an uninterrupted one.
+:mod:`.rng_state`.  Both files are written atomically (a killed write leaves only a hidden ``.tmp``
+file, which the next run removes), after checking that the weights are finite; whether a snapshot
+is *good* (resumable) the solver decides from the loss that follows it.  Restoring puts the random
+streams back and moves the data readers to where the snapshot left them, so a resumed run ends with
+the weights of an uninterrupted one.
 """
 from __future__ import annotations
 

@@ -14,8 +14,14 @@ Host synchronisation: the loss is kept as a device tensor; it is read only for d
 smoothed loss, and for the non-finite check — every iteration on the CPU (free there), and on a GPU
 at display iterations, before each snapshot, at the end of ``step`` and at least every
 ``NAN_CHECK_EVERY`` iterations.  A NaN or inf loss (or non-finite weights before a snapshot)
-raises FashionCaffeError naming the iteration; no snapshot is written from then on, so the last
-snapshot on disk is the last good one (snapshots are named by iteration and never overwritten).
+raises FashionCaffeError naming the iteration; no snapshot is written from then on.  A snapshot
+counts as good only once the loss its weights gave when training went on from them was finite (so it
+resumes: finite but exploded weights do not pass); the error names the last good snapshot, the good
+one before it, and any snapshot not to resume from.  Snapshots are named by iteration and never
+overwritten; ``<prefix>.lock`` (:mod:`.prefix_lock`) keeps a second training off the prefix.
+
+Bad class labels found on a GPU are kept on the device by the loss layers (``defer_checks``) and
+read at the same points as the loss.
 
 Signals during ``solve()``: see :mod:`.signal_handler`.
 """
@@ -438,8 +444,8 @@ class Solver:
     def _last_good_note(self):
         parts = []
         if self.last_good_snapshot:
-            parts.append(f"The last good snapshot is {self.last_good_snapshot} (its weights gave a finite loss at the "
-                         "next iteration, so it resumes)")
+            parts.append(f"The last good snapshot is {self.last_good_snapshot} (training went on from its weights with "
+                         "a finite loss, so it resumes)")
             if self.previous_good_snapshot:
                 parts.append(f"the good one before it is {self.previous_good_snapshot}")
         else:
