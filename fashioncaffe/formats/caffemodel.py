@@ -118,7 +118,30 @@ def _not_a_solverstate(path, layers):
                 "a new training from these weights, give the file as --weights instead.")
 
 
+def _extras_class():
+    """The message fashioncaffe appends to a binary SolverState: ``bytes rng_state = 1020``.  Serialised
+    messages concatenate into one, so SolverState bytes + these bytes parse, in BVLC's SolverState, as
+    its own fields plus an unknown field 1020."""
+    global _EXTRAS
+    if _EXTRAS is None:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+        proto = descriptor_pb2.FileDescriptorProto(name="fashioncaffe_solverstate_extras.proto",
+                                                   package="fashioncaffe", syntax="proto2")
+        msg = proto.message_type.add(name="SolverStateExtras")
+        msg.field.add(name="rng_state", number=RNG_STATE_FIELD, type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+                      label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(proto)
+        _EXTRAS = message_factory.GetMessageClass(pool.FindMessageTypeByName("fashioncaffe.SolverStateExtras"))
+    return _EXTRAS
+
+
+_EXTRAS = None
+
+
 def _rng_state_field(state) -> bytes | None:
+    """Field 1020 of a parsed SolverState, which keeps it as an unknown field."""
     from google.protobuf import unknown_fields
 
     for field in unknown_fields.UnknownFieldSet(state):
@@ -146,15 +169,6 @@ def read_solverstate_binary(path) -> SolverStateData:
                            _rng_state_field(state))
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def write_solverstate_binary(path, iter: int, learned_net: str, current_step: int, history_arrays,
                              rng_state: bytes | None = None) -> None:
     """Write a binary SolverState atomically (with ``rng_state`` as field :data:`RNG_STATE_FIELD`)."""
@@ -163,5 +177,5 @@ def write_solverstate_binary(path, iter: int, learned_net: str, current_step: in
         state.history.append(array_to_blobproto(np.asarray(a)))
     data = state.SerializeToString()
     if rng_state is not None:
-        data += _varint(RNG_STATE_FIELD << 3 | 2) + _varint(len(rng_state)) + bytes(rng_state)
+        data += _extras_class()(rng_state=bytes(rng_state)).SerializeToString()
     atomic_write_bytes(path, data)
