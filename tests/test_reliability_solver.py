@@ -35,8 +35,9 @@ def _solver_file(tmp_path, settings, net=NET):
     ("base_lr: -0.01", 6, ["base_lr is -0.01", "negative", "BVLC Caffe accepts it"]),
     ("base_lr: 0.01\nmomentum: 1.0", 7, ["momentum is 1;", "never decays", "BVLC Caffe accepts it"]),
     ("base_lr: 0.01\nmomentum: -0.5", 7, ["momentum is -0.5;"]),
+    ('type: "AdaDelta"\nbase_lr: 1\nmomentum: 1', 8, ["momentum is 1;"]),
     ("base_lr: 0.01\nclip_gradients: 0", 7, ["clip_gradients is 0", "norm 0", "-1"]),
-], ids=["negative_base_lr", "momentum_1", "negative_momentum", "clip_0"])
+], ids=["negative_base_lr", "momentum_1", "negative_momentum", "adadelta_momentum_1", "clip_0"])
 def test_dubious_solver_setting_is_honoured_with_one_warning(tmp_path, capsys, settings, line, words):
     path = _solver_file(tmp_path, settings)
     solver = caffe.get_solver(str(path))

@@ -19,6 +19,8 @@ from ..errors import fail
 
 __all__ = ["ClassLabelled"]
 
+_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+
 
 class ClassLabelled:
     """Mixin for a layer whose bottom ``label_bottom`` holds class indices."""
@@ -49,7 +51,9 @@ class ClassLabelled:
                 f"the layer feeding '{self.name}', or set ignore_label for positions to skip.")
 
     def _note_bad(self, bad, lab, classes, ignore):
-        if not self.defer_checks:
+        # inside torch.compile the check stays immediate (a graph break): keeping device state across
+        # compiled calls is not worth it in an opt-in fast mode
+        if not self.defer_checks or _compiling():
             if bool(bad.any()):
                 raise fail(self._describe(int(lab[bad][0]), int(bad.sum()), classes, ignore))
             return

@@ -4,7 +4,7 @@ still honoured, as BVLC honours them), and runs that would train nothing (refuse
 Warned (BVLC's solver.cpp / sgd_solver.cpp check none of these):
 
 * ``base_lr`` < 0: every step climbs the loss;
-* ``momentum`` >= 1 (SGD, Nesterov): the history never decays, so the steps grow without bound;
+* ``momentum`` >= 1 (SGD, Nesterov, AdaDelta's decay): the history never decays, so the steps grow without bound;
   ``momentum`` < 0 likewise makes no sense;
 * ``clip_gradients: 0``: every gradient is scaled to norm 0, only weight decay moves the weights;
 * a TRAIN net without a loss: no gradient reaches any parameter (unless a callback writes diffs).
@@ -44,7 +44,7 @@ def warn_dubious_settings(solver) -> None:
         warn(f"{_where(solver, 'base_lr')}: base_lr is {log.fmt(p.base_lr)}, negative: every update moves the weights up the "
              "gradient, so the loss grows. BVLC Caffe accepts it and so does fashioncaffe; a learning rate is "
              "meant to be >= 0.", "sgd_solver.cpp:0")
-    if solver.type in ("SGD", "Nesterov") and not 0 <= p.momentum < 1:
+    if solver.type in ("SGD", "Nesterov", "AdaDelta") and not 0 <= p.momentum < 1:
         warn(f"{_where(solver, 'momentum')}: momentum is {log.fmt(p.momentum)}; outside [0, 1) the update history never "
              "decays (>= 1) or flips sign (< 0), and training diverges. BVLC Caffe accepts it and so does "
              "fashioncaffe; 0.9 is the usual value.", "sgd_solver.cpp:0")

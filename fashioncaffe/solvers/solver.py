@@ -185,9 +185,7 @@ class Solver:
         self._sync_start()
         fastmodes.activate_solver(self)  # opt-in bf16/tf32/compile; the default leaves the nets as built
         cpu = not self._lazy()
-        for net in [self.net, *self.test_nets]:   # on a GPU, bad labels are read back at the checks below
-            for layer in net.engine_layers:
-                layer.defer_checks = not cpu
+        self._set_deferred_checks(not cpu)   # on a GPU, bad labels are read back at the checks below
         while self.iter < stop_iter:
             self._zero_grads()
             if p.test_interval and self.iter % p.test_interval == 0 and (self.iter > 0 or p.test_initialization):
@@ -216,6 +214,7 @@ class Solver:
                 self._requested_early_exit = True
                 break
         self.check_finite()
+        self._set_deferred_checks(False)   # outside step (pycaffe forward) bad input is reported at once
 
     def solve(self, resume_file=None) -> None:
         """Train to ``max_iter`` (Caffe's Solver::Solve), optionally restoring a snapshot first."""
@@ -417,6 +416,11 @@ class Solver:
                     self._requested_early_exit = True
                     raise fail(f"Iteration {self.iter}: parameter {self.param_name(bad[0])} holds NaN or inf after "
                                f"the update; training stopped and no snapshot was written. {self._last_good_note()}")
+
+    def _set_deferred_checks(self, on: bool) -> None:
+        for net in [self.net, *self.test_nets]:
+            for layer in net.engine_layers:
+                layer.defer_checks = on
 
     def _raise_deferred(self, net, where):
         """Raise the first bad-input message a layer kept on the device (see ``Layer.defer_checks``)."""
