@@ -34,6 +34,7 @@ import torch
 from .. import distributed
 from .. import logging_caffe as log
 from ..errors import fail
+from ..layers.base import Layer
 
 __all__ = ["capture", "restore", "random_layers"]
 
@@ -100,22 +101,26 @@ def restore(solver, data: bytes, path) -> None:
     if int(doc["iter"]) != int(solver.iter):
         raise fail(f"{path}: its random-stream record belongs to iteration {doc['iter']} but the solver state to "
                    f"iteration {solver.iter}; the snapshot is inconsistent.")
-    root = distributed.rank() == 0
-    if root:
-        torch.set_rng_state(torch.from_numpy(np.frombuffer(_unb64(doc["torch_cpu"]), dtype=np.uint8).copy()))
-        if doc["torch_cuda"] and torch.cuda.is_available():
-            states = [torch.from_numpy(np.frombuffer(_unb64(s), dtype=np.uint8).copy()) for s in doc["torch_cuda"]]
-            if len(states) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(states)
-            else:
-                log.warning(f"{path}: the snapshot recorded {len(states)} CUDA generator(s), this machine has "
-                            f"{torch.cuda.device_count()} device(s); CUDA random numbers (Dropout on the GPU) "
-                            "will differ from the uninterrupted run.", "rng_state.py:0")
-        npst = doc["numpy"]
-        np.random.set_state((npst["kind"], np.frombuffer(_unb64(npst["keys"]), dtype=np.uint32).copy(),
-                             npst["pos"], npst["has_gauss"], npst["gauss"]))
-        py = doc["python"]
-        random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+    if distributed.rank() != 0:
+        # the record is the root's: its generators and its readers' seeds are not this rank's
+        _resume_readers(solver)
+        _warn_differs(solver, path, "only the root process's random streams are in a snapshot, so this rank "
+                                    f"({distributed.rank()}) draws anew", own_streams=True)
+        return
+    torch.set_rng_state(torch.from_numpy(np.frombuffer(_unb64(doc["torch_cpu"]), dtype=np.uint8).copy()))
+    if doc["torch_cuda"] and torch.cuda.is_available():
+        states = [torch.from_numpy(np.frombuffer(_unb64(s), dtype=np.uint8).copy()) for s in doc["torch_cuda"]]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+        else:
+            log.warning(f"{path}: the snapshot recorded {len(states)} CUDA generator(s), this machine has "
+                        f"{torch.cuda.device_count()} device(s); CUDA random numbers (Dropout on the GPU) "
+                        "will differ from the uninterrupted run.", "rng_state.py:0")
+    npst = doc["numpy"]
+    np.random.set_state((npst["kind"], np.frombuffer(_unb64(npst["keys"]), dtype=np.uint32).copy(),
+                         npst["pos"], npst["has_gauss"], npst["gauss"]))
+    py = doc["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
     for tag, net in _nets(solver):
         saved = doc["nets"].get(tag, {})
         for name, layer in zip(net.layer_names, net.engine_layers):
@@ -123,19 +128,27 @@ def restore(solver, data: bytes, path) -> None:
                 layer.set_stream_state(saved[name])
             elif tag == "train" and hasattr(layer, "resume_at"):
                 layer.resume_at(solver.iter * max(1, int(solver.param.iter_size)))
-    if not root:
-        _warn_differs(solver, path, "only the root process's random streams are in a snapshot, so this rank "
-                                    f"({distributed.rank()}) draws anew")
-    elif _python_layers(solver):
+    if _python_layers(solver):
         log.info(f"Restored the global random generators (torch, numpy, python) of {path}; Python layers "
                  f"({'; '.join(_python_layers(solver))}) continue exactly if they draw from those, not if they keep "
                  "generators of their own.", "rng_state.py:0")
 
 
-def random_layers(solver) -> list:
-    """``<net> net: <layer> (<type>)`` of every layer that draws from the global random generators."""
+def _resume_readers(solver):
+    """Data / ImageData readers of the train net continue at batch iter × iter_size."""
+    for layer in solver.net.engine_layers:
+        if hasattr(layer, "resume_at"):
+            layer.resume_at(solver.iter * max(1, int(solver.param.iter_size)))
+
+
+def random_layers(solver, own_streams: bool = False) -> list:
+    """``<net> net: <layer> (<type>)`` of every layer that draws from the global random generators
+    (with ``own_streams``, also those whose own stream a snapshot would restore, other than the
+    Data / ImageData readers, which resume by position)."""
     return [f"{tag} net: {name} ({layer.type})" for tag, net in _nets(solver)
-            for name, layer in zip(net.layer_names, net.engine_layers) if layer.uses_global_rng]
+            for name, layer in zip(net.layer_names, net.engine_layers)
+            if layer.uses_global_rng or (own_streams and type(layer).stream_state is not Layer.stream_state
+                                         and not hasattr(layer, "resume_at"))]
 
 
 def _python_layers(solver) -> list:
@@ -143,13 +156,14 @@ def _python_layers(solver) -> list:
             for name, layer in zip(net.layer_names, net.engine_layers) if layer.type == "Python"]
 
 
-def _warn_differs(solver, path, why):
-    names, python = random_layers(solver), _python_layers(solver)
+def _warn_differs(solver, path, why, own_streams=False):
+    names, python = random_layers(solver, own_streams), _python_layers(solver)
     if not names and not python:
         return
     parts = []
     if names:
-        parts.append(f"these layers' random numbers will differ from the uninterrupted run: {'; '.join(names)}")
+        parts.append(f"these layers' random numbers (or reading positions) will differ from the uninterrupted run: "
+                     f"{'; '.join(names)}")
     if python:
         parts.append(f"Python layers that draw random numbers will too ({'; '.join(python)})")
     log.warning(f"Resuming from {path}: {why}; {', and '.join(parts)}. Weights will not match that run bit for "
@@ -159,8 +173,6 @@ def _warn_differs(solver, path, why):
 def restore_without_record(solver, path) -> None:
     """A snapshot without a random-stream record (BVLC's): data readers continue at batch
     iter × iter_size; a warning names the layers whose random numbers will differ."""
-    for layer in solver.net.engine_layers:
-        if hasattr(layer, "resume_at"):
-            layer.resume_at(solver.iter * max(1, int(solver.param.iter_size)))
+    _resume_readers(solver)
     _warn_differs(solver, path, "the snapshot has no fashioncaffe random-stream record (BVLC Caffe or an older "
-                                "fashioncaffe wrote it), so the random generators start anew")
+                                "fashioncaffe wrote it), so the random generators start anew", own_streams=True)
