@@ -148,7 +148,7 @@ def _train_args(p):
     _flag(p, "snapshot", default="", help=".solverstate to resume from")
     _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
                                      "torchrun, local process i takes the i-th of them")
-    _flag(p, "iterations", type=int, default=0, help="override max_iter")
+    _flag(p, "iterations", type=int, default=None, help="override max_iter")
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
     _flag(p, "cpu_procs", type=int, default=0, help=argparse.SUPPRESS)  # data-parallel on CPU (gloo)
@@ -196,9 +196,20 @@ def _train(a):
 
 # ----------------------------------------------------------------------------------------------
 # test
+def _positive_int(text):
+    """argparse type of a count that must be >= 1 (BVLC's tool divides by it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1 (the averages divide by it)")
+    return value
+
+
 def _net_args(p, iterations=50):
     _flag(p, "model", required=True, help="net prototxt")
-    _flag(p, "iterations", type=int, default=iterations)
+    _flag(p, "iterations", type=_positive_int, default=iterations)
     _flag(p, "gpu", default="")
     _flag(p, "level", type=int, default=0)
     _flag(p, "stage", default="", help="comma-separated stages")
