@@ -789,6 +789,8 @@ def run_training(job: dict) -> Solver:
     overrides = {}
     if job.get("iterations"):
         overrides["max_iter"] = int(job["iterations"])
+    if job.get("snapshot_prefix"):
+        overrides["snapshot_prefix"] = job["snapshot_prefix"]
     if job.get("weights"):
         if job.get("snapshot"):
             raise fail("Give a snapshot to resume training or weights to finetune but not both.")
