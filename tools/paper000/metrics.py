@@ -1,4 +1,4 @@
-"""mAP@R exactly as paper 000's eq. 10, with exact k-NN on the device in chunks.
+"""Paper 000's metric: mAP@R exactly as its eq. 10, with exact k-NN on the device in chunks.
 
 For one attribute group t:
 
@@ -20,6 +20,10 @@ k-NN: distances by matrix multiply (||q||² + ||c||² − 2 q·c, float32 with T
 with ``exact=True``) over chunks of queries, then ``topk``; rows whose R-th distance is tied with
 further candidates are resolved by a stable sort so the result does not depend on topk's order.
 Runs on the CPU or a CUDA device (``device="cuda"``).
+
+Split along the framework's predictions / metrics line: :func:`ranked` (the k-NN, run by
+``evaluate.predict``, whose ranked lists are saved in predictions.npz) and :func:`map_from_ranked`
+(eq. 10 from a ranked list and the labels), which :func:`score` applies to the saved predictions.
 """
 from __future__ import annotations
 
@@ -83,21 +87,44 @@ def average_precision(rel):
     return np.where(m > 0, s / np.maximum(m, 1), 0.0)
 
 
+def annotated(labels):
+    """Indices of the rows annotated in a group (every label of the group given: 1 or 0)."""
+    return np.flatnonzero((np.asarray(labels) >= 0).all(1))
+
+
+def ranked(feats, labels, r=50, device="cpu", distance="euclidean", chunk=4096, exact=False):
+    """(query indices, ranked neighbours) of one group: the rows annotated in the group are both the
+    queries and the candidates; ``ranked[i]`` = positions (into the query indices) of query i's R
+    nearest others.  None when fewer than 2 rows are annotated."""
+    idx = annotated(labels)
+    if idx.size < 2:
+        return None
+    return idx, knn(np.asarray(feats)[idx], r, chunk=chunk, device=device, distance=distance, exact=exact)
+
+
+def relevance(query_labels, gallery_labels, nn):
+    """rel[q, r] = the r-th retrieved item shares at least one positive label with query q."""
+    yq = (np.asarray(query_labels) > 0).astype(np.float32)
+    yg = (np.asarray(gallery_labels) > 0).astype(np.float32)
+    return (yq[:, None, :] * yg[nn]).sum(2) > 0
+
+
+def map_from_ranked(query_labels, gallery_labels, nn, return_ap=False):
+    """Eq. 10's mAP of ranked lists ``nn`` (queries × R gallery indices)."""
+    ap = average_precision(relevance(query_labels, gallery_labels, nn))
+    return (float(ap.mean()), ap) if return_ap else float(ap.mean())
+
+
 def map_at_r(feats, labels, r=50, device="cpu", distance="euclidean", chunk=4096, exact=False,
              return_ap=False):
     """mAP@R of one group: ``feats`` (N × D) and ``labels`` (N × M_t, 1 positive, 0 negative, −1 or
     any negative value = not annotated).  Only rows annotated in the group are evaluated."""
-    labels = np.asarray(labels)
-    annotated = (labels >= 0).all(1)
-    idx = np.flatnonzero(annotated)
-    if idx.size < 2:
+    got = ranked(feats, labels, r=r, device=device, distance=distance, chunk=chunk, exact=exact)
+    if got is None:
         return (None, None) if return_ap else None
-    f = np.asarray(feats)[idx]
-    y = (labels[idx] > 0).astype(np.float32)
-    nn = knn(f, r, chunk=chunk, device=device, distance=distance, exact=exact)
-    rel = (y[:, None, :] * y[nn]).sum(2) > 0  # shares at least one positive label
-    ap = average_precision(rel)
-    return (float(ap.mean()), ap) if return_ap else float(ap.mean())
+    idx, nn = got
+    y = np.asarray(labels)[idx]
+    return map_from_ranked(y, y, nn, return_ap=return_ap)
 
 
 def map_per_group(feats_of, labels, group_sizes, group_names, r=50, device="cpu", distance="euclidean"):
@@ -132,3 +159,61 @@ def brute_force_map(feats, labels, r=50):
                 s += hits / i
         aps.append(s / hits if hits else 0.0)
     return float(np.mean(aps))
+
+
+# ----------------------------------------------------------------------------------------------
+# the framework's side: metrics from predictions.npz
+REPRESENTATIONS = ("fc7", "output")  # searched for mAP: fc7 (after ReLU) or the group's sigmoid outputs
+
+
+def task_name(rep, group):
+    """The predictions.npz task of one group's retrieval with one representation."""
+    from ..repro.layout import slug
+
+    return f"map_{rep}_{slug(group)}"
+
+
+def groups_of(tasks):
+    a = tasks["attributes"]
+    return [str(g) for g in a["group_names"]], [int(m) for m in a["group_sizes"]]
+
+
+def score(tasks):
+    """results.json metrics from the predictions: mAP@R per group for each representation (None where
+    fewer than 2 test images are annotated), their means over the groups that have one, and the
+    evaluated images per group."""
+    names, sizes = groups_of(tasks)
+    y = tasks["attributes"]["labels"]
+    offs = np.cumsum([0] + sizes)
+    out = {"n_test": int(len(y))}
+    for rep in REPRESENTATIONS:
+        per = {}
+        for g in names:
+            t = tasks.get(task_name(rep, g))
+            per[g] = None if t is None else map_from_ranked(t["labels"], t["gallery_labels"], t["ranked"])
+        out[f"map_{rep}"] = per
+        vals = [v for v in per.values() if v is not None]
+        out[f"mean_map_{rep}"] = float(np.mean(vals)) if vals else None
+    out["n_eval"] = {g: int((y[:, offs[i]:offs[i + 1]] >= 0).all(1).sum()) for i, g in enumerate(names)}
+    return out
+
+
+def outcome(tasks, name):
+    """Per-item outcomes for a paired claim: ``"ap_<rep>"`` -- the AP of every (group, query), weighted
+    1/n_t so that Σ num / Σ den is the mean over groups of the group's mAP; ``"ap_<rep>@<group>"`` --
+    one group's APs.  Returns (item ids, num, den or None)."""
+    what, _, only = name.partition("@")
+    rep = what[len("ap_"):]
+    names, _ = groups_of(tasks)
+    ids, num, den = [], [], []
+    for g in ([only] if only else names):
+        t = tasks.get(task_name(rep, g))
+        if t is None:
+            continue
+        _, ap = map_from_ranked(t["labels"], t["gallery_labels"], t["ranked"], return_ap=True)
+        ids += [f"{g}:{i}" for i in t["ids"]]
+        num.append(ap / (1 if only else len(ap)))
+        den.append(np.full(len(ap), 1.0 / (1 if only else len(ap))))
+    if not num:
+        raise SystemExit(f"paper 000 outcome {name!r}: no group with evaluated test images")
+    return np.asarray(ids), np.concatenate(num), (None if only else np.concatenate(den))
