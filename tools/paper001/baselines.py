@@ -9,8 +9,8 @@ the most they can give.
   below 100 % (synthetic wardrobe, small: 25.7 positives of 300 per image, so all top-3 ≤ 11.7 %;
   DeepFashion has about 3), and the paper's percentages are not comparable to ours without it.
 
-Both rows are computed from the converted C&A test / training LMDBs (``<data_root>/conv/cat``) and
-cached in ``<run>/baselines.json``.
+Both rows are computed from the converted C&A test / training LMDBs (``<data dir>/conv/cat``) and
+cached in the experiment folder (``runs/paper001/<data>-<scale>/baselines.json``).
 """
 from __future__ import annotations
 

@@ -8,8 +8,6 @@
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -90,7 +88,3 @@ def image_rows(lmdb_dir, size=None):
         imgs.append(a)
         labels.append(dat.label)
     return np.asarray(keys), np.stack(imgs), np.asarray(labels)
-
-
-def exists(lmdb_dir):
-    return os.path.isdir(lmdb_dir)

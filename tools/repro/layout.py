@@ -8,7 +8,8 @@ the tests), so one pipeline can run anywhere without writing into the repository
       nets/<scale>/{prototxt,solvers}/paperNNN/   generated nets of the scales that are not committed
       <data>-<scale>/                 one experiment: <table>.md, plots, report.md
         <variant>/seed<N>/            one run: its nets and solvers, <stage>.log, snapshots,
-                                      training.json, predictions.npz, results.json
+                                      training.json, predictions.npz (+ predictions_info.json),
+                                      results.json
 
 ``<data>`` is ``synthetic`` (the wardrobe of ``data_prep.wardrobe``) or ``real-<folder name>``.
 The synthetic wardrobe of a scale is shared by every paper: ``runs/wardrobe/<data scale>``.
