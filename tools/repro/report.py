@@ -248,8 +248,12 @@ def claims_section(exp, runs):
                        f"tested for noise) ({x:.2f} vs {y:.2f})")
             continue
         d, lo, hi = boot
-        failed = [f"{v} {invalid(runs, v)}" for v in (c.better, c.worse) if invalid and invalid(runs, v)]
-        v = f"no evidence ({' and '.join(failed)})" if failed else verdict(lo, hi)
+        v = verdict(lo, hi)
+        failed = [(name, invalid(runs, name)) for name in (c.better, c.worse) if invalid and invalid(runs, name)]
+        if failed:
+            reasons = {r for _, r in failed}
+            v = "no evidence (" + (" and ".join(n for n, _ in failed) + f" {reasons.pop()}" if len(reasons) == 1
+                                   else " and ".join(f"{n} {r}" for n, r in failed)) + ")"
         s = c.scale
         out.append(f"- {c.statement}: **{v}** — {x:.2f} vs {y:.2f}, difference {s * d:+.2f} points, "
                    f"95 % interval [{s * lo:+.2f}, {s * hi:+.2f}]")
