@@ -169,9 +169,9 @@ def write_csv(path, first, columns):
 
 
 # ----------------------------------------------------------------------------------------------
-def _training_line(exp, runs):
+def _training_line(exp, runs, variants=None):
     parts = []
-    for v in runs.variants:
+    for v in [v for v in runs.variants if variants is None or v in variants]:
         rs = runs.results(v)
         it = sum(rs[0]["iterations"].values())
         wall = [r["wall_seconds"]["train_total"] for r in rs]
@@ -182,10 +182,12 @@ def _training_line(exp, runs):
     return "- Training per run (iterations over all stages; mean time over seeds): " + "; ".join(parts) + "."
 
 
-def header(exp, runs, title, extra=()):
-    """The lines every table and report starts with: what was measured, on what, how often."""
+def header(exp, runs, title, extra=(), variants=None):
+    """The lines every table and report starts with: what was measured, on what, how often
+    (``variants``: the runs the table shows; default all)."""
     rep = exp.paper.report
-    r0 = runs.first()
+    shown = [r for v in runs.variants if variants is None or v in variants for r in runs.results(v)]
+    r0 = shown[0] if shown else runs.first()
     data = (f"`{exp.data_tag}` (**SYNTHETIC**: the data_prep.wardrobe images, not the paper's dataset)"
             if exp.synthetic else f"`{exp.data_tag}` (real data from {exp.source()})")
     seeds = ", ".join(map(str, exp.seeds))
@@ -193,7 +195,7 @@ def header(exp, runs, title, extra=()):
     lines = [f"# Paper {exp.paper.number} — {title}", "",
              f"- **Ours, measured**: scale `{exp.scale}` ({exp.cfg.get('arch', '')}); data {data}; seeds: {seeds} "
              f"(cells: {cells}); device {r0['device']}, precision {r0['precision']}; commit {r0['commit']}.",
-             _training_line(exp, runs)]
+             _training_line(exp, runs, variants)]
     lines += list(extra)
     lines.append(f"- **Paper** numbers (labelled `paper`): {rep.PAPER_SOURCE} Transcribed from the paper, "
                  "not measured here.")
@@ -279,7 +281,7 @@ def write_report(exp, tables=None):
         t = rep.TABLES[name]
         body = t.build(exp, runs)
         sections += [f"## {t.title}", ""] + body + [""]
-        text = "\n".join(header(exp, runs, t.title, extra) + body) + "\n"
+        text = "\n".join(header(exp, runs, t.title, extra, t.variants) + body) + "\n"
         written.append(R.write_text(os.path.join(exp.out_dir, f"{name}.md"), text))
         print(text)
     if not tables:
