@@ -136,3 +136,15 @@ def test_evaluation_rescores_saved_predictions_without_predicting_again(tmp_path
     exp.force = True
     evaluation.evaluate_run(exp, "v", 1)
     assert calls == ["v", "v"]
+
+
+def test_generated_scales_outside_the_repository_refer_to_their_own_copies():
+    from tools.repro import nets
+
+    files = {"solvers/p/small/s.prototxt": 'net: "prototxt/p/small/n.prototxt"\nsnapshot_prefix: "runs/x"\n',
+             "prototxt/p/small/n.prototxt": 'name: "n"\n'}
+    out = nets.relocated(files, "runs/p/nets/small")
+    assert set(out) == {"runs/p/nets/small/" + k for k in files}
+    assert out["runs/p/nets/small/solvers/p/small/s.prototxt"] == \
+        'net: "runs/p/nets/small/prototxt/p/small/n.prototxt"\nsnapshot_prefix: "runs/x"\n'
+    assert nets.relocated(files, ".") == files

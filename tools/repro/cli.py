@@ -26,7 +26,7 @@ import os
 import sys
 
 from . import nets
-from .layout import COMMITTED_SCALES, SCALES, Experiment, parse_names
+from .layout import COMMITTED_SCALES, SCALES, Experiment, parse_names, repo_root
 from .registry import Paper
 
 STEPS = ("data", "nets", "train", "evaluate", "report", "all")
@@ -83,14 +83,16 @@ def experiment(paper, a) -> Experiment:
 
 
 def run_nets(paper, scale, check):
+    """The committed scales into the repository (wherever the command runs), another scale's nets
+    under the working directory's runs/."""
     if check:
-        return nets.check_main(paper)
-    n = nets.write(nets.generated(paper))
+        return nets.check_main(paper, repo_root())
+    n = nets.write(nets.generated(paper), repo_root())
     print(f"{paper.name}: wrote {n} files under prototxt/{paper.name}/ and solvers/{paper.name}/ "
           f"({', '.join(COMMITTED_SCALES)})")
     if scale not in COMMITTED_SCALES:
         root = Experiment(paper, scale=scale).nets_root()
-        n = nets.write(paper.netgen.generate(scale), root)
+        n = nets.write(nets.relocated(paper.netgen.generate(scale), root))
         print(f"{paper.name}: wrote {n} files of scale {scale} under {root}/ (not committed)")
     return 0
 

@@ -52,6 +52,19 @@ def check(paper, root=".") -> dict:
     return out
 
 
+def relocated(files: dict, root: str) -> dict:
+    """``files`` as written under ``root``: their keys, and every quoted mention of one of them in the
+    texts (a solver's ``net:``), prefixed with ``root``, so the copies refer to each other."""
+    if root in ("", "."):
+        return dict(files)
+    out = {}
+    for rel, text in files.items():
+        for other in files:
+            text = text.replace(f'"{other}"', f'"{root}/{other}"')
+        out[f"{root}/{rel}"] = text
+    return out
+
+
 def write(files: dict, root=".") -> int:
     for rel, text in files.items():
         path = os.path.join(root, rel)
