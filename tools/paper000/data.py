@@ -61,16 +61,22 @@ RATIO_FILES = {"coat_pantsuit": "ratio_coat_pantsuit.txt", "lengthofsleeve_sleev
 
 # ----------------------------------------------------------------------------------------------
 # step 1: lists
+def _tab_pairs(path):
+    """(first, second) column of every non-empty, non-comment line of a two-column TSV."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                a, b = line.rstrip("\r\n").split("\t")
+                yield a.strip(), b.strip()
+
+
 def read_catalogue(ecl):
     """{group: [keywords]} in catalogue order, from keyword_groups.txt / catalog.json / catalog.txt."""
+    cat = {}
     p = os.path.join(ecl, "keyword_groups.txt")
     if os.path.isfile(p):
-        cat = {}
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
-                    kw, g = line.rstrip("\r\n").split("\t")
-                    cat.setdefault(g.strip(), []).append(kw.strip())
+        for kw, g in _tab_pairs(p):
+            cat.setdefault(g, []).append(kw)
         return cat
     p = os.path.join(ecl, "catalog.json")
     if os.path.isfile(p):
@@ -78,12 +84,8 @@ def read_catalogue(ecl):
             return {g: list(v) for g, v in json.load(f).items()}
     p = os.path.join(ecl, "catalog.txt")
     if os.path.isfile(p):
-        cat = {}
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
-                    g, kw = line.rstrip("\r\n").split("\t")
-                    cat.setdefault(g.strip(), []).append(kw.strip())
+        for g, kw in _tab_pairs(p):
+            cat.setdefault(g, []).append(kw)
         return cat
     raise SystemExit(f"{ecl}: no keyword catalogue (keyword_groups.txt, catalog.json or catalog.txt)")
 
