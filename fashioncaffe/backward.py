@@ -34,7 +34,7 @@ import torch
 
 from .errors import fail
 
-__all__ = ["analyse_backward", "backward_from_to"]
+__all__ = ["analyse_backward", "backward_from_to", "cut_input", "step_record", "replay_step"]
 
 
 def analyse_backward(net) -> None:
@@ -73,6 +73,41 @@ def analyse_backward(net) -> None:
             step.need_backward = True
             step.bottom_need_backward = [need or step.layer.allow_force_backward(j)
                                          for j, need in enumerate(step.bottom_need_backward)]
+
+
+def cut_input(t, need_grad: bool):
+    """A layer's own input in a layerwise pass: ``t`` cut from the graph before it, a leaf
+    requiring grad when the layer's backward must produce its diff."""
+    t = t.detach()
+    if need_grad and t.is_floating_point():
+        t.requires_grad_(True)
+    return t
+
+
+def step_record(net, k: int):
+    """``(bottoms, tops)`` of step ``k`` from the net's last layerwise forward, while its tops still
+    have their blobs' shapes; else None."""
+    record = net.records[k]
+    if record is None:
+        return None
+    step = net.schedule[k]
+    for s, t in zip(step.tops, record[1]):
+        if tuple(t.shape) != net.slot_blob(s).shape:
+            return None
+    return record
+
+
+def replay_step(net, k: int):
+    """Run step ``k`` again on its bottom blobs' current data, recording it (what Caffe's Backward
+    reads when no forward preceded it).  None for a layer without bottoms."""
+    step = net.schedule[k]
+    if step.layer.feeds_from_blob or not step.bottoms:
+        return None
+    with torch.enable_grad():
+        ins = [cut_input(net.slot_blob(s).tensor, need) for s, need in zip(step.bottoms, step.bottom_need_backward)]
+        outs = list(net.executor.run_layer(step, ins))
+    net.records[k] = (ins, outs)
+    return net.records[k]
 
 
 def _top_diff(net, slot, tensor, pending, step):
@@ -130,9 +165,9 @@ def backward_from_to(net, start: int, end: int) -> None:
         step = steps[k]
         hooks.run(hooks.before_backward, k)
         if step.need_backward:
-            record = net.step_record(k)
+            record = step_record(net, k)
             if record is None:
-                record = net.replay_step(k)
+                record = replay_step(net, k)
             if record is not None:
                 _backward_step(net, step, record, pending)
         hooks.run(hooks.after_backward, k)

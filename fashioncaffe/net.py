@@ -32,7 +32,7 @@ import torch
 
 from . import logging_caffe as log
 from . import mode
-from .backward import analyse_backward, backward_from_to
+from .backward import analyse_backward, backward_from_to, cut_input
 from .blob import Blob
 from .errors import fail
 from .layers.base import TRAIN, layer_class
@@ -198,7 +198,8 @@ class Net(PycaffeNetMethods):
         self._executor = EAGER
         self._segment_inputs = {}
         self._retain = True     # pycaffe mode: keep every slot; solvers turn it off for speed
-        self._records: list = [None] * len(self.schedule)  # per step: (bottoms, tops) of a layerwise forward
+        #: per step, the (bottoms, tops) tensors of its last layerwise forward (fashioncaffe.backward)
+        self.records: list = [None] * len(self.schedule)
         self.hooks = Hooks()
         analyse_backward(self)
 
@@ -388,14 +389,14 @@ class Net(PycaffeNetMethods):
                     for s in step.tops:
                         self._slot_from_blob(s, track)
                 elif layerwise and track:
-                    self._records[k] = None
+                    self.records[k] = None
                     with torch.set_grad_enabled(step.need_backward):
-                        ins = [self._cut(slots[s] if slots[s] is not None else self._slot_from_blob(s, False),
+                        ins = [cut_input(slots[s] if slots[s] is not None else self._slot_from_blob(s, False),
                                          step.need_backward and need)
                                for s, need in zip(step.bottoms, step.bottom_need_backward)]
                         outs = list(executor.run_layer(step, ins))
                     if step.need_backward:
-                        self._records[k] = (ins, outs)
+                        self.records[k] = (ins, outs)
                     self._store_tops(step, outs, retain)
                 else:
                     ins = [slots[s] if slots[s] is not None else self._slot_from_blob(s, track) for s in step.bottoms]
@@ -450,14 +451,6 @@ class Net(PycaffeNetMethods):
         self._slots[s] = t
         return t
 
-    @staticmethod
-    def _cut(t, need_grad):
-        """A layer's own input: ``t`` cut from the graph before it, a leaf when its diff is needed."""
-        t = t.detach()
-        if need_grad and t.is_floating_point():
-            t.requires_grad_(True)
-        return t
-
     def forward_backward(self):
         """One training pass for the solver (Caffe's ForwardBackward): forward, backward of the
         loss into the parameters' diffs; returns the loss (a detached tensor, 0.0 without one).
@@ -476,35 +469,6 @@ class Net(PycaffeNetMethods):
         diffs its tops' blobs hold (:mod:`fashioncaffe.backward`).  Parameter diffs accumulate;
         bottom blob diffs are replaced."""
         backward_from_to(self, len(self.schedule) - 1 if start is None else start, end)
-
-    def step_record(self, k: int):
-        """``(bottoms, tops)`` of step ``k`` from the last layerwise forward, while its tops still
-        have their blobs' shapes; else None."""
-        record = self._records[k]
-        if record is None:
-            return None
-        step = self.schedule[k]
-        for s, t in zip(step.tops, record[1]):
-            if tuple(t.shape) != self.slot_blob(s).shape:
-                return None
-        return record
-
-    def replay_step(self, k: int):
-        """Run step ``k`` again on its bottom blobs' current data, recording it for backward (what
-        Caffe's Backward reads when no forward preceded it).  None for a layer without bottoms."""
-        step = self.schedule[k]
-        if step.layer.feeds_from_blob or not step.bottoms:
-            return None
-        with torch.enable_grad():
-            ins = [self._cut(self.slot_blob(s).tensor, need) for s, need in zip(step.bottoms, step.bottom_need_backward)]
-            outs = list(self._executor.run_layer(step, ins))
-        self._records[k] = (ins, outs)
-        return self._records[k]
-
-    def clear_param_diffs(self) -> None:
-        """Caffe's ClearParamDiffs: every learnable parameter's diff to zero (in place)."""
-        for blob, *_ in self.param_specs:
-            blob.zero_grad()
 
     # ------------------------------------------------------------------------------------------
     # weights

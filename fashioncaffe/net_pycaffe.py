@@ -165,6 +165,12 @@ class PycaffeNetMethods:
         grads = {k: np.asarray(v)[:total] for k, v in all_diffs.items()}
         return outs, grads
 
+    def clear_param_diffs(self) -> None:
+        """Caffe's ClearParamDiffs: every learnable parameter's diff to zero (in place, so arrays
+        Python holds show it)."""
+        for blob, *_ in self.param_specs:
+            blob.zero_grad()
+
     # -- per-layer callbacks (Caffe's Net::Callback) ----------------------------------------------
     def before_forward(self, callback):
         """Run ``callback(layer_index)`` before each layer's forward."""
