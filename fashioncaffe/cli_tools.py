@@ -91,48 +91,47 @@ def _in_out_args(what):
     return add
 
 
-def _upgrade_net_text(a):
-    from .prototxt import net_to_text, read_net_param
+def _upgrade(a, read, needs_upgrade, upgrade, write, kind, tool):
+    """BVLC's upgrade_*_proto_* tools: read without upgrading, upgrade when needed, write."""
+    message = read(a.input_file)
+    if needs_upgrade(message):
+        message = upgrade(message, a.input_file)
+    else:
+        log.info(f"File already in latest proto format: {a.input_file}", f"{tool}.cpp:39")
+    write(a.output_file, message)
+    log.info(f"Wrote upgraded {kind} to {a.output_file}", f"{tool}.cpp:45")
+    return 0
+
+
+def _write_text(path, message):
     from .formats.atomic import atomic_write_bytes
+    from .prototxt import net_to_text
+
+    atomic_write_bytes(path, net_to_text(message).encode())
+
+
+def _upgrade_net_text(a):
+    from .prototxt import read_net_param
     from .upgrade import needs_upgrade, upgrade_net
 
-    net = read_net_param(a.input_file, upgrade=False)
-    if needs_upgrade(net):
-        net = upgrade_net(net, a.input_file)
-    else:
-        log.info(f"File already in latest proto format: {a.input_file}", "upgrade_net_proto_text.cpp:39")
-    atomic_write_bytes(a.output_file, net_to_text(net).encode())
-    log.info(f"Wrote upgraded NetParameter text proto to {a.output_file}", "upgrade_net_proto_text.cpp:45")
-    return 0
+    return _upgrade(a, lambda p: read_net_param(p, upgrade=False), needs_upgrade, upgrade_net, _write_text,
+                    "NetParameter text proto", "upgrade_net_proto_text")
 
 
 def _upgrade_net_binary(a):
     from .formats.caffemodel import read_caffemodel_binary, write_caffemodel_binary
     from .upgrade import needs_upgrade, upgrade_net
 
-    net = read_caffemodel_binary(a.input_file, upgrade=False)
-    if needs_upgrade(net):
-        net = upgrade_net(net, a.input_file)
-    else:
-        log.info(f"File already in latest proto format: {a.input_file}", "upgrade_net_proto_binary.cpp:39")
-    write_caffemodel_binary(a.output_file, net)
-    log.info(f"Wrote upgraded NetParameter binary proto to {a.output_file}", "upgrade_net_proto_binary.cpp:45")
-    return 0
+    return _upgrade(a, lambda p: read_caffemodel_binary(p, upgrade=False), needs_upgrade, upgrade_net,
+                    write_caffemodel_binary, "NetParameter binary proto", "upgrade_net_proto_binary")
 
 
 def _upgrade_solver_text(a):
-    from .prototxt import read_solver_param, solver_to_text
-    from .formats.atomic import atomic_write_bytes
+    from .prototxt import read_solver_param
     from .upgrade import upgrade_solver
 
-    solver = read_solver_param(a.input_file, upgrade=False)
-    if solver.HasField("solver_type"):
-        solver = upgrade_solver(solver, a.input_file)
-    else:
-        log.info(f"File already in latest proto format: {a.input_file}", "upgrade_solver_proto_text.cpp:39")
-    atomic_write_bytes(a.output_file, solver_to_text(solver).encode())
-    log.info(f"Wrote upgraded SolverParameter text proto to {a.output_file}", "upgrade_solver_proto_text.cpp:45")
-    return 0
+    return _upgrade(a, lambda p: read_solver_param(p, upgrade=False), lambda s: s.HasField("solver_type"),
+                    upgrade_solver, _write_text, "SolverParameter text proto", "upgrade_solver_proto_text")
 
 
 def _draw_args(p):

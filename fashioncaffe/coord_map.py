@@ -96,12 +96,14 @@ def _mappable_bottoms(top):
     return inputs[:1] if top.fn.type_name == "Crop" else inputs
 
 
-def _maps_to_ancestors(top):
-    """{ancestor top: map from the ancestor's coordinates to ``top``'s} over the spatial layers."""
+def _walk_back(top):
+    """(ancestor top, map from the ancestor's coordinates to ``top``'s) over the spatial layers,
+    ``top`` itself first, depth first."""
     maps = {top: _IDENTITY}
     stack = [top]
     while stack:
         current = stack.pop()
+        yield current, maps[current]
         try:
             step = coord_map(current.fn)
         except UndefinedMapException:
@@ -109,26 +111,15 @@ def _maps_to_ancestors(top):
         for bottom in _mappable_bottoms(current):
             maps[bottom] = compose(maps[current], step)
             stack.append(bottom)
-    return maps
 
 
 def coord_map_from_to(top_from, top_to):
     """The map from ``top_from``'s coordinates to ``top_to``'s, through a common ancestor; a
     RuntimeError when no chain of spatial layers connects them."""
-    from_maps = _maps_to_ancestors(top_from)
-    to_maps = {top_to: _IDENTITY}
-    stack = [top_to]
-    while stack:
-        current = stack.pop()
-        if current in from_maps:
-            return compose(to_maps[current], inverse(from_maps[current]))
-        try:
-            step = coord_map(current.fn)
-        except UndefinedMapException:
-            continue
-        for bottom in _mappable_bottoms(current):
-            to_maps[bottom] = compose(to_maps[current], step)
-            stack.append(bottom)
+    from_maps = dict(_walk_back(top_from))
+    for ancestor, to_map in _walk_back(top_to):
+        if ancestor in from_maps:
+            return compose(to_map, inverse(from_maps[ancestor]))
     raise RuntimeError("Could not compute map between tops; are they connected by spatial layers?")
 
 

@@ -19,11 +19,19 @@ import numpy as np
 from .errors import fail
 
 
-def _check_batch(net, what, name, value):
-    if value.shape[0] != net.blobs[name].shape[0]:
-        raise fail(f"Net '{net.name}': {what} '{name}' has batch size {value.shape[0]} but the blob's is "
-                   f"{net.blobs[name].shape[0]}; reshape the blob first (net.blobs['{name}'].reshape(...)) "
-                   "or use forward_all().")
+def _set_arrays(net, arrays, expected, what, field):
+    """pycaffe's keyword arrays: exactly the ``expected`` blobs, each batch-sized, written into their
+    ``field`` ("data" or "diff")."""
+    if set(arrays) != set(expected):
+        raise fail(f"Net '{net.name}': got {what} arguments {sorted(arrays)} but the net's are {sorted(expected)}; "
+                   f"{what} arguments do not match net {'inputs' if field == 'data' else 'outputs'}.")
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.shape[0] != net.blobs[name].shape[0]:
+            raise fail(f"Net '{net.name}': {what} '{name}' has batch size {value.shape[0]} but the blob's is "
+                       f"{net.blobs[name].shape[0]}; reshape the blob first (net.blobs['{name}'].reshape(...)) "
+                       "or use forward_all().")
+        getattr(net.blobs[name], field)[...] = value
 
 
 class PycaffeNetMethods:
@@ -87,13 +95,7 @@ class PycaffeNetMethods:
             i1 = len(self.schedule) - 1
             outputs = set(self.outputs + blobs)
         if kwargs:
-            if set(kwargs) != set(self.inputs):
-                raise fail(f"Net '{self.name}': forward() got input blob arguments {sorted(kwargs)} but the net's "
-                           f"inputs are {sorted(self.inputs)}; input blob arguments do not match net inputs.")
-            for name, value in kwargs.items():
-                value = np.asarray(value)
-                _check_batch(self, "input", name, value)
-                self.blobs[name].data[...] = value
+            _set_arrays(self, kwargs, self.inputs, "input blob", "data")
         self.forward_from_to(i0, i1, layerwise=True)
         return {o: self.blobs[o].data for o in outputs}
 
@@ -110,13 +112,7 @@ class PycaffeNetMethods:
             i1 = 0
             outputs = set(self.inputs + diffs)
         if kwargs:
-            if set(kwargs) != set(self.outputs):
-                raise fail(f"Net '{self.name}': backward() got top diff arguments {sorted(kwargs)} but the net's "
-                           f"outputs are {sorted(self.outputs)}; top diff arguments do not match net outputs.")
-            for name, value in kwargs.items():
-                value = np.asarray(value)
-                _check_batch(self, "diff for output", name, value)
-                self.blobs[name].diff[...] = value
+            _set_arrays(self, kwargs, self.outputs, "top diff", "diff")
         self.backward_from_to(i0, i1)
         return {o: self.blobs[o].diff for o in outputs}
 
