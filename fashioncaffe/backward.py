@@ -140,10 +140,13 @@ def _backward_step(net, step, record, pending) -> None:
     if not inputs:
         return
     grads = torch.autograd.grad(outputs, inputs, seeds, retain_graph=True, allow_unused=True)
+    seed_memory = {t.untyped_storage().data_ptr() for t in seeds}
     with torch.no_grad():
         for (s, _x), g in zip(wrt_bottoms, grads):
             if g is None:
                 continue
+            if g.untyped_storage().data_ptr() in seed_memory:
+                g = g.clone()  # an identity-like backward hands back the top's diff: the bottom's must be its own
             total = pending.get(s)
             total = g if total is None else total + g
             pending[s] = total

@@ -101,11 +101,10 @@ class _Synced:
         t = self.tensor()
         if _shares_host_memory(t.device):
             arr = t.detach().numpy()
-            if not arr.flags.writeable or not arr.flags.c_contiguous:
-                # an op's result may be a strided or read-only view: give the blob memory of its own
-                own = t.detach().contiguous().clone() if not t.requires_grad or not t.is_leaf else t
-                self._tensor = own
-                arr = own.detach().numpy()
+            if (not arr.flags.writeable or not arr.flags.c_contiguous) and not self.leaf:
+                # an op's result may be a strided or read-only view: the blob takes memory of its own
+                self._tensor = t.detach().contiguous().clone()
+                arr = self._tensor.numpy()
             self._handed_out = True
             return arr
         if self._host is None or self._host.shape != tuple(t.shape):
