@@ -221,7 +221,10 @@ def test_reading_params_between_steps_does_not_undo_training(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_solver_mode_gpu(tmp_path):
+    """pycaffe ignores solver_mode (only the command-line tool reads it); set_mode_gpu selects the GPU."""
     path = make_conv_case(tmp_path, iters=3, extra="solver_mode: GPU\ndevice_id: 0\n")
+    assert caffe.get_solver(path).net.device.type == "cpu"
+    caffe.set_mode_gpu()
     s = caffe.get_solver(path)
     assert s.net.device == torch.device("cuda", 0)
     assert all(n.device.type == "cuda" for n in s.test_nets)
