@@ -30,12 +30,12 @@ from ..repro import forward
 _TEST = re.compile(r"Iteration (\d+), Testing net")
 _TEST_OUT = re.compile(r"Test net output #\d+: (accuracy_top[135]) = ([-+0-9.eEnaifNA]+)")
 _LOSS = re.compile(r"Iteration (\d+)(?: \([^)]*\))?, loss = ([-+0-9.eEnaifNA]+)")
-_LOG_VAR = re.compile(r"Train net output #\d+: log_var = ([-+0-9.eEnaifNA]+)")
+_LOG_VAR = re.compile(r"Test net output #\d+: log_var = ([-+0-9.eEnaifNA]+)")
 
 
 def parse_log(path):
     """{iteration: {"top1", "top3", "top5", "train_loss", "log_var": [...]}} from a heads.log."""
-    rows, it_test, it_train = {}, None, None
+    rows, it_test = {}, None
     with open(path, errors="replace") as f:
         for line in f:
             m = _TEST.search(line)
@@ -47,14 +47,13 @@ def parse_log(path):
             if m and it_test is not None:
                 rows[it_test][m.group(1).replace("accuracy_", "")] = float(m.group(2))
                 continue
+            m = _LOG_VAR.search(line)
+            if m and it_test is not None:  # the test net shares the learned s: its value at this iteration
+                rows[it_test].setdefault("log_var", []).append(float(m.group(1)))
+                continue
             m = _LOSS.search(line)
             if m:
-                it_train = int(m.group(1))
-                rows.setdefault(it_train, {})["train_loss"] = float(m.group(2))
-                continue
-            m = _LOG_VAR.search(line)
-            if m and it_train is not None:
-                rows[it_train].setdefault("log_var", []).append(float(m.group(1)))
+                rows.setdefault(int(m.group(1)), {})["train_loss"] = float(m.group(2))
     return rows
 
 
