@@ -239,3 +239,25 @@ def test_fashionnet_row_only_on_the_same_test_split(tmp_path, monkeypatch):
     assert reason is None and found["top3"] == [pytest.approx(2 / 3)] and found["top5"] == [1.0]
     found, reason = fashionnet.lookup(exp, list(ids[:2]), labels[:2])
     assert found is None and "different test split" in reason
+
+
+@pytest.mark.slow
+def test_tiny_scale_heads_learn_beyond_the_prior(tmp_path_factory, monkeypatch):
+    """``all --scale tiny`` for one seed of the flat net and HMCN-F(5) without dropout: both rank the
+    true category in their top 3 clearly more often than the training set's 3 most frequent categories
+    cover the test images (a few minutes on 2 CPU cores)."""
+    from tools.paper002 import features
+    from tools.repro import cli
+
+    folder = tmp_path_factory.mktemp("paper002_tiny")
+    monkeypatch.chdir(folder)
+    assert cli.main("002", ["all", "--scale", "tiny", "--seeds", "1", "--variants", "flat,hmcn5_d0"]) == 0
+    exp = Experiment("002", "tiny")
+    stats = json.loads(next((folder / exp.data_dir).glob("encoder-*/stats.json")).read_text())
+    train = features.read_split(stats["lists"]["train"], ["label"])["label"].astype(int)
+    test = features.read_split(stats["lists"]["test"], ["label"])["label"].astype(int)
+    top3 = np.argsort(-np.bincount(train, minlength=stats["n_categories"]))[:3]
+    prior = np.isin(test, top3).mean()
+    for variant in ("flat", "hmcn5_d0"):
+        res = json.loads((folder / exp.run_dir(variant, 1) / "results.json").read_text())
+        assert res["metrics"]["category"]["top3"] > prior + 0.1, (variant, res["metrics"]["category"], prior)
