@@ -2,7 +2,7 @@
 ``validation`` tasks (Caffe's test phase over the whole validation split, logged by the solver).
 
 * :func:`plot_curves` -- validation top-3 and training loss against iterations, mean over seeds;
-* :func:`plot_sigmas` -- σ_t = exp(s_t / 2) of the +MTL runs (σ₁ weighs L_L, σ₂ weighs L_G), per seed;
+* :func:`plot_sigmas` -- σ_t = exp(s_t / 2) of the +MTL runs (σ₁ weighs L_L, σ₂ weighs L_G), mean over seeds;
 * :func:`convergence` -- "MTL reduces convergence time": per seed the first validation iteration
   at which HMCN-F and HMCN-F+MTL reach one shared target (``metrics.shared_target``: 95 % of the
   lowest best validation top-3 among the compared runs), their paired difference and a bootstrap
@@ -54,18 +54,21 @@ def plot_curves(exp, runs):
 
 
 def plot_sigmas(exp, runs):
-    """sigmas.png: σ₁ (local loss) and σ₂ (global loss) of every +MTL run over training."""
+    """sigmas.png: σ₁ (local loss) and σ₂ (global loss) of every +MTL variant over training, mean
+    of σ over the seeds."""
     series = {}
     for v in [v for v in config.VARIANTS if "_mtl" in v]:
-        for seed, val in _validation(runs, v).items():
-            lv = np.asarray(val["log_var"], np.float64)
-            if np.isfinite(lv).any():
-                for j, who in enumerate(("σ₁ (L_L)", "σ₂ (L_G)")):
-                    series[f"{v} seed {seed} {who}"] = (np.asarray(val["labels"]), np.exp(lv[:, j] / 2))
+        vals = {s: t for s, t in _validation(runs, v).items() if np.isfinite(np.asarray(t["log_var"])).any()}
+        if vals:
+            its = [np.asarray(t["labels"]) for t in vals.values()]
+            n = min(len(i) for i in its)
+            sig = np.nanmean([np.exp(np.asarray(t["log_var"], np.float64)[:n] / 2) for t in vals.values()], axis=0)
+            for j, who in enumerate(("σ₁ (L_L)", "σ₂ (L_G)")):
+                series[f"{config.VARIANT_TITLES[v]} {who}"] = (its[0][:n], sig[:, j])
     if not series:
         return []
     curves(os.path.join(exp.out_dir, "sigmas.png"), f"paper 002, scale {exp.scale}: learned σ = exp(s/2) of the "
-           "uncertainty weighting", "iteration", "σ", series, ylim=None)
+           "uncertainty weighting (mean over seeds)", "iteration", "σ", series, ylim=None)
     return ["sigmas.png"]
 
 
