@@ -18,7 +18,7 @@ from ..repro.layout import Experiment
 
 
 def lookup(exp, our_ids, our_labels):
-    """({"top3": [...], "top5": [...], "source": folder, "seeds": [...]}, None) or (None, reason)."""
+    """({"top3": [...], "top5": [...], "source": folder, "arch": str, "seeds": [...]}, None) or (None, reason)."""
     from ..repro.registry import PAPERS
 
     if "001" not in PAPERS:
@@ -33,7 +33,8 @@ def lookup(exp, our_ids, our_labels):
             reasons.append(f"no FashionNet run in {other.out_dir}/fn")
             continue
         order = {k: i for i, k in enumerate(our_ids)}
-        out = {"top3": [], "top5": [], "seeds": [], "source": other.out_dir}
+        out = {"top3": [], "top5": [], "seeds": [], "source": other.out_dir,
+               "arch": f"paper 001 scale {scale}: {other.cfg.get('arch', '')}"}
         for path in files:
             cat = results.load_predictions(path)["category"]
             if sorted(cat["ids"]) != sorted(our_ids):

@@ -44,8 +44,8 @@ def _fashionnet_row(exp, runs):
     pct = lambda xs: [100 * x for x in xs]  # noqa: E731
     return (["FashionNet (paper 001's run, same test split)"] + _paper("FashionNet") +
             [cell(pct(found["top3"])), cell(pct(found["top5"])), "—", "—", "—", "—"],
-            f"FashionNet row: paper 001's `fn` runs ({', '.join(found['seeds'])}) in {found['source']}, re-scored "
-            "on our test images.")
+            f"FashionNet row: paper 001's `fn` runs ({', '.join(found['seeds'])}) in {found['source']} "
+            f"({found['arch']}; trained end to end on the images, no frozen encoder), re-scored on our test images.")
 
 
 def table1(exp, runs):
