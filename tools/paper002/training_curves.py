@@ -114,7 +114,8 @@ def convergence_lines(runs):
                 f"{never(c['mtl'])}")
         if c["boot"] is not None:
             d, lo, hi = c["boot"]  # plain − MTL: iterations MTL saves
-            line += (f"; MTL reaches it {d:+.0f} iterations sooner on average (95 % interval [{lo:+.0f}, {hi:+.0f}]): "
+            line += (f"; MTL reaches it {d:+.0f} iterations sooner on average (negative: later; 95 % interval "
+                     f"[{lo:+.0f}, {hi:+.0f}]): "
                      f"**{verdict(lo, hi)}**")
         else:
             line += "; no verdict (one seed, or a run never reached the target)"
