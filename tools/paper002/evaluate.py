@@ -11,6 +11,8 @@ predictions.npz tasks (metrics in :mod:`tools.paper002.metrics`):
     category    ids (test image keys), labels (N, 0-based category), scores (N × C: P_final of HMCN-F,
                 the softmax of the flat net)
     parent      ids, labels (N, 0-based parent at the variant's level), scores (N × K: P_L^1) -- HMCN-F only
+    prior       ids, labels as ``category``, scores (N × C: the training split's category counts, the same
+                for every image; ties broken towards the lower index) -- the image-free reference row
     validation  the training curve from the log, one row per test-phase iteration: ids
                 ("iter_<N>"), labels (the iterations), scores (T × 3: validation top-1/3/5 accuracy from
                 Caffe's Accuracy layers), train_loss (T: the smoothed training loss logged at that
@@ -124,6 +126,10 @@ def predict(exp, run):
     out = forward.forward_arrays(net, {"feat": test["feat"]}, blobs, batch=256)
     tasks = {"category": {"ids": ids, "labels": labels, "scores": out[blobs[0]].reshape(len(ids), -1)},
              "validation": validation}
+    counts = np.bincount(features.read_split(stats["lists"]["train"], ["label"])["label"].astype(np.int64),
+                         minlength=stats["n_categories"]).astype(np.float64)
+    prior = counts + (stats["n_categories"] - np.arange(stats["n_categories"])) * 1e-3 / stats["n_categories"]
+    tasks["prior"] = {"ids": ids, "labels": labels, "scores": np.tile(prior, (len(ids), 1))}
     if parents:
         tasks["parent"] = {"ids": ids, "labels": test[f"parent{parents}"].astype(np.int64),
                            "scores": out["prob_local1"].reshape(len(ids), -1)}

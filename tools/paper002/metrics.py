@@ -106,8 +106,9 @@ def level_metrics(task):
 def score(tasks):
     """Every number the tables show: per level the accuracies, and the validation curve."""
     out = {"category": level_metrics(tasks["category"])}
-    if "parent" in tasks:
-        out["parent"] = level_metrics(tasks["parent"])
+    for name in ("parent", "prior"):
+        if name in tasks:
+            out[name] = level_metrics(tasks[name])
     v = tasks.get("validation")
     if v is not None:
         acc = np.asarray(v["scores"], np.float64)

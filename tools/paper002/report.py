@@ -50,6 +50,11 @@ def _fashionnet_row(exp, runs):
 
 def table1(exp, runs):
     rows = [[f"{name} (not reproduced)"] + _paper(name) + ["—"] * 6 for name in paper.NOT_REPRODUCED[:3]]
+    first = next(v for v in config.VARIANTS if v in runs)
+    prior = lambda k: cell(runs.values(first, f"metrics.prior.top{k}", 100.0))  # noqa: E731
+    rows.append(["Frequency prior: the training split's 3 / 5 most frequent categories for every image (ours)",
+                 "no", "—", "—", prior(3), prior(5), prior(1), "—", cell(runs.values(first, "metrics.prior.macro_recall_top3",
+                                                                                  100.0)), "—"])
     rows.append([config.VARIANT_TITLES["flat"], "no", "—", "—"] + _ours(runs, "flat"))
     for v in config.PAPER_VARIANTS[1:]:
         rows.append([config.VARIANT_TITLES[v]] + _paper(paper.PAPER_ROW[v]) + _ours(runs, v))
