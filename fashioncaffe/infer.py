@@ -246,7 +246,16 @@ def _topk(scores, k, labels=None, indices=None):
 
 
 def interpret(out_meta, value, top_k=5, image_hw=None, resize=None):
-    """One image's output ``value`` as a readable dict, by the output's kind in the metadata."""
+    """One image's output ``value`` as a readable dict, by the output's kind in the metadata (its
+    optional ``title`` -- e.g. "parent" / "category" for the levels of a hierarchy -- is kept as the
+    result's ``title`` and printed in place of the kind)."""
+    res = _interpret(out_meta, value, top_k, image_hw, resize)
+    if out_meta.get("title"):
+        res["title"] = str(out_meta["title"])
+    return res
+
+
+def _interpret(out_meta, value, top_k=5, image_hw=None, resize=None):
     kind = out_meta.get("kind", "raw")
     v = np.asarray(value, np.float32)
     flat = v.reshape(-1)
@@ -311,7 +320,7 @@ def format_result(res):
         kind = o["kind"]
         if kind == "category":
             tops = ", ".join(f"{t['label']} {t['score']:.4f}" for t in o["top"])
-            lines.append(f"  {name} (category): {tops}")
+            lines.append(f"  {name} ({o.get('title', 'category')}): {tops}")
         elif kind == "attributes":
             if "groups" in o:
                 lines.append(f"  {name} (attributes):")

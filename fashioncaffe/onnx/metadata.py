@@ -13,7 +13,9 @@ Stored as JSON in the ONNX model's ``metadata_props`` under the key ``fashioncaf
                   "labels": [...] | null,
                   "groups": [{"name": "texture", "indices": [...]}, ...] | null,
                   "group_mode": "multi" | "exclusive",
-                  "landmark_layout": "xy" | "vxy" | "v", "landmark_slots": [...]}]}
+                  "landmark_layout": "xy" | "vxy" | "v", "landmark_slots": [...],
+                  "title": "parent"}]}          (optional: what `fashioncaffe infer` calls the output
+                                                 in place of its kind, e.g. a hierarchy level)
 
 Preprocessing is Caffe's TEST transform applied to an image file: decode as BGR, resize to
 ``resize`` (the size images were stored at in the LMDB, i.e. the mean image's size), centre crop to

@@ -1,4 +1,5 @@
-"""Paper 002's metrics, computed from saved scores (N × C) and 0-based labels (N).
+"""Paper 002's metrics, computed from saved scores (N × C) and 0-based labels (N); ``score`` / ``outcome``
+for the framework (predictions.npz tasks of evaluate.py).
 
 * :func:`topk_accuracy` -- the paper's "top-3 / top-5": the share of **images** whose true category
   is among their k best-scored categories (Table 1).
@@ -79,3 +80,53 @@ def shared_target(curves, fraction=0.95):
     if not bests:
         raise ValueError("no validation curves")
     return fraction * min(bests)
+
+
+# ---------------------------------------------------------------------------------------------
+# the framework's hooks
+KS = (1, 3, 5)
+
+
+def _nan_to_none(v):
+    v = float(v)
+    return None if np.isnan(v) else v
+
+
+def level_metrics(task):
+    """{"top1", "top3", "top5": the paper's, "macro_recall_top1/3/5": not the paper's}."""
+    s, y = task["scores"], task["labels"]
+    out = {}
+    for k in KS:
+        if k <= s.shape[1]:
+            out[f"top{k}"] = topk_accuracy(s, y, k)
+            out[f"macro_recall_top{k}"] = macro_topk_recall(s, y, k)
+    return out
+
+
+def score(tasks):
+    """Every number the tables show: per level the accuracies, and the validation curve."""
+    out = {"category": level_metrics(tasks["category"])}
+    for name in ("parent", "prior"):
+        if name in tasks:
+            out[name] = level_metrics(tasks[name])
+    v = tasks.get("validation")
+    if v is not None:
+        acc = np.asarray(v["scores"], np.float64)
+        lv = np.asarray(v["log_var"], np.float64)
+        out["validation"] = {"iterations": [int(i) for i in v["labels"]],
+                             "top1": [_nan_to_none(a) for a in acc[:, 0]],
+                             "top3": [_nan_to_none(a) for a in acc[:, 1]],
+                             "top5": [_nan_to_none(a) for a in acc[:, 2]],
+                             "train_loss": [_nan_to_none(a) for a in v["train_loss"]],
+                             "log_var": [[_nan_to_none(a) for a in row] for row in lv] if np.isfinite(lv).any() else None,
+                             "best_top3": _nan_to_none(np.nanmax(acc[:, 1]))}
+    return out
+
+
+def outcome(tasks, name):
+    """Per test image: ``top1`` / ``top3`` / ``top5`` hits of the category (``parent_top1`` … of the parent)."""
+    level, _, k = name.rpartition("_") if name.startswith("parent_") else ("category", "", name)
+    task = tasks[level]
+    if not k.startswith("top"):
+        raise ValueError(f"paper 002 outcome {name!r}: expected top1/top3/top5 or parent_top1/…")
+    return task["ids"], topk_hits(task["scores"], task["labels"], int(k[3:])).astype(np.float64), None

@@ -193,9 +193,10 @@ def deploy_net(variant, feature_dim, n_categories, n_parents, batch=1, name=None
 
 
 def solver_text(net_path, max_iter, snapshot_prefix, val_iter, test_interval=None, seed=1, gpu=False,
-                display=None, **hp):
+                display=None, snapshot=None, **hp):
     """Adam with a multistep schedule (module docstring); tests on the validation features every
-    ``test_interval`` iterations (default max_iter / 20)."""
+    ``test_interval`` iterations (default max_iter / 20); snapshots every ``snapshot`` iterations
+    (default: once, at the end)."""
     from google.protobuf import text_format
     from fashioncaffe.proto import caffe_pb2
 
@@ -218,7 +219,7 @@ def solver_text(net_path, max_iter, snapshot_prefix, val_iter, test_interval=Non
     s.test_initialization = True
     s.display = int(display or max(1, it // 20))
     s.average_loss = max(1, s.display // 2)
-    s.snapshot = it
+    s.snapshot = int(snapshot or it)
     s.snapshot_prefix = snapshot_prefix
     s.snapshot_after_train = True
     s.random_seed = int(seed)
@@ -228,7 +229,7 @@ def solver_text(net_path, max_iter, snapshot_prefix, val_iter, test_interval=Non
 
 def render(variant, feature_dim, n_categories, n_parents, train_source, val_source, val_batch, val_iter,
            max_iter, snapshot_prefix, net_path="train_val.prototxt", seed=1, gpu=False, test_interval=None,
-           **hp):
+           display=None, snapshot=None, **hp):
     """{"train_val", "deploy", "solver"}: prototxt / solver texts of one head variant.
     ``net_path``: where the caller writes train_val (the solver's ``net``)."""
     tag = variant if variant == "flat" else f"{variant}_{n_parents}"
@@ -238,5 +239,78 @@ def render(variant, feature_dim, n_categories, n_parents, train_source, val_sour
         "deploy": HEADER + str(deploy_net(variant, feature_dim, n_categories, n_parents,
                                           name=f"paper002_{tag}_deploy", **hp)),
         "solver": HEADER + solver_text(net_path, max_iter, snapshot_prefix, val_iter, test_interval, seed, gpu,
-                                       **hp),
+                                       display, snapshot, **hp),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver's nets: committed scales (generate) and one run's (run_plan)
+#: sizes the committed nets are rendered for (a run renders its own from its stats.json): tiny =
+#: the synthetic tiny wardrobe (seed 0), full = real DeepFashion C&A (the paper's data)
+COMMITTED_DATA = {"tiny": dict(data="synthetic", n_categories=42, n_val=242),
+                  "full": dict(data="DeepFashion", n_categories=50, n_val=40000)}
+
+
+def val_batching(n_val):
+    """(batch, iterations) of Caffe's test phase over the validation features: every image exactly
+    once (batch = n_val up to 1,000, else the largest divisor of n_val in 100…1,000; failing that
+    1,000 with the last batch wrapping to the start, as HDF5Data does)."""
+    n = int(n_val)
+    if n <= 1000:
+        return n, 1
+    for b in range(1000, 99, -1):
+        if n % b == 0:
+            return b, n // b
+    return 1000, -(-n // 1000)
+
+
+def _texts(cfg, variant, dims, feature_dir, net_path, prefix, seed, gpu):
+    from . import config
+
+    kind, parents, dropout = config.head_spec(variant)
+    batch, iters = val_batching(dims["n_val"])
+    hp = dict(dropout=dropout, mtl_lr_mult=cfg["mtl_lr_mult"])
+    return render(kind, dims["feature_dim"], dims["n_categories"], parents, f"{feature_dir}/train_h5.txt",
+                  f"{feature_dir}/val_h5.txt", batch, iters, cfg["head_iters"], prefix, net_path=net_path,
+                  seed=seed, gpu=gpu, test_interval=cfg["test_interval"], display=cfg["test_interval"],
+                  snapshot=cfg["select_every"], **hp)
+
+
+def generate(scale):
+    """{path: text} of every paper-002 head net and solver of a committed scale (COMMITTED_DATA),
+    seed 1, and the scale's frozen encoder as a deploy net."""
+    from . import config, data, pretrain
+    from ..repro.layout import Experiment
+
+    nominal = COMMITTED_DATA.get(scale, COMMITTED_DATA["tiny"])
+    exp = Experiment("002", scale, data=nominal["data"])
+    cfg = exp.cfg
+    enc = pretrain.ENCODERS[cfg["encoder"]]
+    dims = dict(feature_dim=pretrain.feature_dim(enc), n_categories=nominal["n_categories"], n_val=nominal["n_val"])
+    feature_dir = f"{data.encoder_dir(exp)}/features"
+    out = {f"prototxt/paper002/{scale}/encoder_deploy.prototxt":
+           HEADER + str(pretrain.encoder_net(enc, batch=1, name=f"paper002_encoder_{cfg['encoder']}"))}
+    for variant in config.VARIANTS:
+        net = f"prototxt/paper002/{scale}/{variant}/train_val.prototxt"
+        texts = _texts(cfg, variant, dims, feature_dir, net, f"{exp.run_dir(variant, 1)}/heads", 1, False)
+        out[net] = texts["train_val"]
+        out[f"prototxt/paper002/{scale}/{variant}/deploy.prototxt"] = texts["deploy"]
+        out[f"solvers/paper002/{scale}/{variant}/solver.prototxt"] = texts["solver"]
+    return out
+
+
+def run_plan(exp, variant, seed):
+    """One stage ``heads`` on the stored features (fillers: the encoder is not part of the trained
+    net, so ``--weights`` is the encoder's and never the heads' initialisation)."""
+    from . import data
+    from ..repro.training import RunPlan, Stage
+
+    stats = data.load_stats(exp)
+    rd = exp.run_dir(variant, seed)
+    dims = dict(feature_dim=stats["feature_dim"], n_categories=stats["n_categories"], n_val=stats["sizes"]["val"])
+    net = f"{rd}/train_val.prototxt"
+    texts = _texts(exp.cfg, variant, dims, f"{data.encoder_dir(exp)}/features", net, f"{rd}/heads", seed,
+                   bool(exp.gpus))
+    files = {net: texts["train_val"], f"{rd}/deploy.prototxt": texts["deploy"], f"{rd}/solver.prototxt": texts["solver"]}
+    return RunPlan(files=files, stages=[Stage("heads", f"{rd}/solver.prototxt", exp.cfg["head_iters"], weights=None)],
+                   info={"deploy": f"{rd}/deploy.prototxt", "encoder_dir": data.encoder_dir(exp)})

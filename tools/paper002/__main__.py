@@ -1,0 +1,3 @@
+from tools.repro.cli import run_module
+
+run_module("002")
