@@ -37,6 +37,8 @@ STEPS = {"none": dict(augment=False, transfer=False, cost_sensitive=False),
 PROTOCOL_TITLES = {"shared": "shared trunk, 13 sigmoid outputs (CPU protocol, no per-style resampling)",
                    "per_style": "13 per-style binary nets with per-style resampling (the paper's)"}
 IMAGENET_MEAN = [104.0, 117.0, 123.0]      # BGR
+#: what layers.style_data needs beside pycaffe under BVLC Caffe (it reads the LMDBs and decodes images)
+LAYER_IMPORTS = ("cv2", "lmdb")
 
 _NARROW = dict(
     protocol="shared", net_variant="narrow/8", resize=83, crop={"resnet50": 64, "densenet121": 64, "inception_v4": 75},
