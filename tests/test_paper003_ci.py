@@ -155,3 +155,12 @@ def test_score_matches_eq3_and_keeps_json_numbers():
     pred = t["scores"] >= t["thresholds"][None, :]
     assert s["fusion"]["mean_f2"] == pytest.approx(_mean_f2_by_hand(pred, y))
     assert json.loads(json.dumps(s)) == s and s["val"]["fusion"] == s["fusion"]
+
+
+def test_auc_and_all_positive_reference():
+    y = np.array([[1], [0], [1], [0]])
+    assert metrics.auc(np.array([0.9, 0.1, 0.8, 0.2]), y) == 1.0
+    assert metrics.auc(np.array([0.5, 0.5, 0.5, 0.5]), y) == 0.5
+    assert np.isnan(metrics.auc(np.array([0.1, 0.2]), np.array([1, 1])))
+    p = 0.5
+    assert metrics.all_positive_f2(y) == pytest.approx(5 * p / (4 * p + 1))

@@ -157,8 +157,37 @@ def task_decisions(task):
     return decisions(task["scores"], task["thresholds"], rule)
 
 
+def auc(scores, labels):
+    """ROC AUC of one style (rank form, ties averaged); NaN without both classes."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1) > 0.5
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="stable")
+    ranks = np.empty(len(s))
+    ss = s[order]
+    i = 0
+    while i < len(ss):                       # average ranks over ties
+        j = i
+        while j + 1 < len(ss) and ss[j + 1] == ss[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def all_positive_f2(labels):
+    """Mean F2 over the styles with a positive image when every image is predicted positive:
+    5 p / (4 p + 1) per style of share p -- what a classifier must beat."""
+    p = (np.asarray(labels) > 0.5).mean(0)
+    ok = p > 0
+    return float(np.mean(5 * p[ok] / (4 * p[ok] + 1))) if ok.any() else float("nan")
+
+
 def score(tasks) -> dict:
-    """{task: {mean_f2, f2 {style: F2}, styles_averaged, f2_micro, f2_samples, positives}} for every
+    """{task: {mean_f2, f2 {style: F2}, styles_averaged, f2_micro, f2_samples, positives, images,
+    all_positive_f2, auc {style: ROC AUC}, mean_auc}} for every
     test task, and for every ``val_<task>`` the same at its thresholds (which were searched on that
     very split: the paper's protocol for Tables II-IV, optimistic) under ``val``."""
     from . import paper
@@ -169,7 +198,11 @@ def score(tasks) -> dict:
         m, per, k = mean_f2(pred, y)
         rec = {"mean_f2": _num(m), "f2": {s: _num(v) for s, v in zip(paper.STYLES, per)}, "styles_averaged": k,
                "f2_micro": _num(f2_micro(pred, y)), "f2_samples": _num(f2_samples(pred, y)),
-               "positives": [int(v) for v in (np.asarray(y) > 0.5).sum(0)], "images": int(len(y))}
+               "positives": [int(v) for v in (np.asarray(y) > 0.5).sum(0)], "images": int(len(y)),
+               "all_positive_f2": _num(all_positive_f2(y)),
+               "auc": {s: _num(auc(t["scores"][:, k], y[:, k])) for k, s in enumerate(paper.STYLES)}}
+        aucs = [v for v in rec["auc"].values() if v is not None]
+        rec["mean_auc"] = _num(np.mean(aucs)) if aucs else None
         if name.startswith("val_"):
             out["val"][name[4:]] = rec
         else:
