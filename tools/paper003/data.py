@@ -158,8 +158,8 @@ def prepare(exp):
                                      if os.path.isfile(os.path.join(jd, s, "meta.json"))}}
     _, y = style_labels(os.path.join(jd, "train"))
     stats["train_style_counts"] = [int(v) for v in y.sum(0)]
+    cat = cat_dir(exp)
     if any(config.step(v)["transfer"] for v in exp.variants):
-        cat = cat_dir(exp)
         src = os.path.join(root, "DeepFashion", "Category_and_Attribute")
         if exp.force or not os.path.isdir(os.path.join(cat, "val", PRETRAIN_NAME + "_lmdb")):
             if not os.path.isdir(src):
@@ -167,6 +167,7 @@ def prepare(exp):
                                  f"(transfer learning); run only the variants none, augment")
             convert_attributes(src, cat, size, workers=exp.workers)
             write_pretrain_labels(cat)
+    if os.path.isdir(os.path.join(cat, "val", PRETRAIN_NAME + "_lmdb")):   # whichever variants this call needs
         stats["attr"] = {s: _count(os.path.join(cat, s)) for s in ("train", "val")}
     from ..repro.results import write_json
 
