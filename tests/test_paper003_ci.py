@@ -164,3 +164,4 @@ def test_auc_and_all_positive_reference():
     assert np.isnan(metrics.auc(np.array([0.1, 0.2]), np.array([1, 1])))
     p = 0.5
     assert metrics.all_positive_f2(y) == pytest.approx(5 * p / (4 * p + 1))
+    assert metrics.all_positive_f2(np.array([[1, 0], [0, 0]])) == pytest.approx((5 * p / (4 * p + 1) + 0) / 2)
