@@ -96,11 +96,18 @@ def test_custom_layers_load_the_bvlc_way(paper, tmp_path):
                 tops.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and not node.level:
                 tops.add((node.module or "").split(".")[0])
-        allowed = {"numpy", "caffe"} | set(sys.stdlib_module_names)
+        # beyond numpy: what a paper declares its data layers need beside pycaffe (config.LAYER_IMPORTS,
+        # e.g. python-lmdb and OpenCV's bindings, which BVLC's own Python data examples use as well)
+        allowed = {"numpy", "caffe"} | set(sys.stdlib_module_names) | set(getattr(paper.config, "LAYER_IMPORTS", ()))
         assert tops <= allowed, f"{path} imports {tops - allowed}: BVLC Caffe could not load it"
     standin = tmp_path / "bvlc"
     (standin / "caffe").mkdir(parents=True)
     (standin / "caffe" / "__init__.py").write_text(BVLC_CAFFE)
+    # BVLC's pycaffe ships caffe.proto.caffe_pb2, generated from the same caffe.proto as ours
+    (standin / "caffe" / "proto").mkdir()
+    (standin / "caffe" / "proto" / "__init__.py").write_text("")
+    with open(os.path.join(ROOT, "fashioncaffe", "proto", "caffe_pb2.py")) as f:
+        (standin / "caffe" / "proto" / "caffe_pb2.py").write_text(f.read())
     check = ("import importlib, caffe, sys\n"
              f"for module, name in {sorted(layers)!r}:\n"
              "    cls = getattr(importlib.import_module(module), name)\n"

@@ -114,3 +114,70 @@ def write_pretrain_labels(category_out, k=20, name=PRETRAIN_NAME):
         splits.append(split)
     return dict(indices=chosen, names=spec["names"], balance=spec["train_balance"],
                 known=[int(known[j]) for j in chosen], splits=splits)
+
+
+# ----------------------------------------------------------------------------------------------
+# the framework's adapter: python -m tools.paper003 data
+STATS = "stats.json"
+
+
+def jd_dir(exp):
+    return os.path.join(exp.data_dir, "jd")
+
+
+def cat_dir(exp):
+    return os.path.join(exp.data_dir, "cat")
+
+
+def _source_root(exp):
+    """The folder holding ``JD/`` (and ``DeepFashion/Category_and_Attribute/`` for the pre-training):
+    the synthetic wardrobe or ``--data``."""
+    root = exp.wardrobe() if exp.synthetic else exp.data
+    if not os.path.isfile(os.path.join(root, "JD", "train.txt")):
+        raise SystemExit(f"{root}: no JD/train.txt; --data must be a folder holding JD/ (train.txt, folds.txt "
+                         f"[, test.txt]) and, for transfer learning, DeepFashion/Category_and_Attribute/")
+    return root
+
+
+def _count(split_dir):
+    with open(os.path.join(split_dir, "meta.json")) as f:
+        return int(json.load(f)["count"])
+
+
+def prepare(exp):
+    """JD style LMDBs (+ the attribute LMDBs when a variant pre-trains) under ``exp.data_dir`` and its
+    ``stats.json`` (split sizes, training style counts); idempotent unless ``exp.force``."""
+    from . import config
+
+    root = _source_root(exp)
+    size = exp.cfg["resize"]
+    jd = jd_dir(exp)
+    if exp.force or not os.path.isfile(os.path.join(jd, "val", "meta.json")):
+        convert_jd(os.path.join(root, "JD"), jd, size, workers=exp.workers)
+    stats = {"resize": size, "jd": {s: _count(os.path.join(jd, s)) for s in ("train", "val", "test")
+                                     if os.path.isfile(os.path.join(jd, s, "meta.json"))}}
+    _, y = style_labels(os.path.join(jd, "train"))
+    stats["train_style_counts"] = [int(v) for v in y.sum(0)]
+    cat = cat_dir(exp)
+    if any(config.step(v)["transfer"] for v in exp.variants):
+        src = os.path.join(root, "DeepFashion", "Category_and_Attribute")
+        if exp.force or not os.path.isdir(os.path.join(cat, "val", PRETRAIN_NAME + "_lmdb")):
+            if not os.path.isdir(src):
+                raise SystemExit(f"{root}: no DeepFashion/Category_and_Attribute/ for the attribute pre-training "
+                                 f"(transfer learning); run only the variants none, augment")
+            convert_attributes(src, cat, size, workers=exp.workers)
+            write_pretrain_labels(cat)
+    if os.path.isdir(os.path.join(cat, "val", PRETRAIN_NAME + "_lmdb")):   # whichever variants this call needs
+        stats["attr"] = {s: _count(os.path.join(cat, s)) for s in ("train", "val")}
+    from ..repro.results import write_json
+
+    write_json(os.path.join(exp.data_dir, STATS), stats)
+    print(f"[paper003] data ready in {exp.data_dir}: {stats['jd']}", flush=True)
+
+
+def load_stats(exp):
+    path = os.path.join(exp.data_dir, STATS)
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path} missing: run `python -m tools.paper003 data --scale {exp.scale}` first")
+    with open(path) as f:
+        return json.load(f)

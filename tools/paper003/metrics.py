@@ -36,6 +36,32 @@ def decide(scores, thresholds):
     return np.asarray(scores, np.float64) >= np.asarray(thresholds, np.float64)[None, :]
 
 
+
+
+def one_to_five(scores, thresholds, low=1, high=5):
+    """N × K decisions: score ≥ threshold, then at least ``low`` and at most ``high`` styles per image
+    by the margin score − threshold (see the module docstring)."""
+    margin = np.asarray(scores, np.float64) - np.asarray(thresholds, np.float64)[None, :]
+    pred = margin >= 0
+    order = np.argsort(-margin, axis=1, kind="stable")
+    rows = np.arange(len(margin))[:, None]
+    count = pred.sum(1)
+    few = count < low
+    if few.any():
+        pred[rows[few], order[few, :low]] = True
+    many = count > high
+    if many.any():
+        keep = np.zeros_like(pred[many])
+        keep[np.arange(many.sum())[:, None], order[many, :high]] = True
+        pred[many] = keep
+    return pred
+
+
+def decisions(scores, thresholds, rule=True):
+    """The decisions a table scores: thresholded, with the 1-to-5 rule when ``rule``."""
+    return one_to_five(scores, thresholds) if rule else decide(scores, thresholds)
+
+
 def confusion(pred, labels, axis=0):
     """(TP, FP, FN) of N × K decisions against N × K labels in {0, 1}, summed over images (axis 0:
     per style) or over styles (axis 1: per image)."""
@@ -115,3 +141,104 @@ def search_thresholds(scores, labels):
     y = np.asarray(labels)
     out = [best_threshold(s[:, k], y[:, k]) for k in range(s.shape[1])]
     return np.array([t for t, _ in out]), np.array([f for _, f in out])
+
+
+# ----------------------------------------------------------------------------------------------
+# the framework's side: every number of the tables from predictions.npz (evaluate.py's tasks)
+def _num(x):
+    """A JSON number, None for NaN (results.json is compared with a re-score after a JSON round trip)."""
+    x = float(x)
+    return None if np.isnan(x) else x
+
+
+def task_decisions(task):
+    """N × 13 decisions of a predictions task: its scores, thresholds and 1-to-5 flag."""
+    rule = bool(int(np.asarray(task.get("one_to_five", [0])).reshape(-1)[0]))
+    return decisions(task["scores"], task["thresholds"], rule)
+
+
+def auc(scores, labels):
+    """ROC AUC of one style (rank form, ties averaged); NaN without both classes."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    y = np.asarray(labels).reshape(-1) > 0.5
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="stable")
+    ranks = np.empty(len(s))
+    ss = s[order]
+    i = 0
+    while i < len(ss):                       # average ranks over ties
+        j = i
+        while j + 1 < len(ss) and ss[j + 1] == ss[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def all_positive_f2(labels):
+    """Mean F2 (:func:`mean_f2`, the tables' convention) when every image is predicted positive: per
+    style of share p, 5 p / (4 p + 1), and 0 for a style without positives -- what a classifier must beat."""
+    y = np.asarray(labels)
+    return mean_f2(np.ones(y.shape, bool), y)[0]
+
+
+def score(tasks) -> dict:
+    """{task: {mean_f2, f2 {style: F2}, styles_averaged, f2_micro, f2_samples, positives, images,
+    all_positive_f2, auc {style: ROC AUC}, mean_auc}} for every
+    test task, and for every ``val_<task>`` the same at its thresholds (which were searched on that
+    very split: the paper's protocol for Tables II-IV, optimistic) under ``val``."""
+    from . import paper
+
+    out = {"val": {}}
+    for name, t in tasks.items():
+        pred, y = task_decisions(t), t["labels"]
+        m, per, k = mean_f2(pred, y)
+        rec = {"mean_f2": _num(m), "f2": {s: _num(v) for s, v in zip(paper.STYLES, per)}, "styles_averaged": k,
+               "f2_micro": _num(f2_micro(pred, y)), "f2_samples": _num(f2_samples(pred, y)),
+               "positives": [int(v) for v in (np.asarray(y) > 0.5).sum(0)], "images": int(len(y)),
+               "all_positive_f2": _num(all_positive_f2(y)),
+               "auc": {s: _num(auc(t["scores"][:, k], y[:, k])) for k, s in enumerate(paper.STYLES)}}
+        aucs = [v for v in rec["auc"].values() if v is not None]
+        rec["mean_auc"] = _num(np.mean(aucs)) if aucs else None
+        if name.startswith("val_"):
+            out["val"][name[4:]] = rec
+        else:
+            out[name] = rec
+    return out
+
+
+def outcome(tasks, name):
+    """Per-image outcome of the micro-averaged F2 of task ``name`` (a ratio of sums, for the framework's
+    paired bootstrap): num = 5 TP, den = 5 TP + 4 FN + FP over the image's 13 decisions."""
+    t = tasks[name]
+    tp, fp, fn = confusion(task_decisions(t), t["labels"], axis=1)
+    return t["ids"], 5.0 * tp, 5.0 * tp + 4.0 * fn + fp
+
+
+def bootstrap_mean_f2_difference(better, worse, resamples=2000, seed=0):
+    """Paired bootstrap over images of mean F2 (eq. 3, averaged over styles) between two tasks scored
+    on the same images (pooled over seeds: lists of (task_a, task_b) pairs).  (observed difference,
+    2.5 %, 97.5 % percentiles)."""
+    pa = [task_decisions(a) for a, _ in zip(better, worse)]
+    pb = [task_decisions(b) for b in worse]
+    ys = [a["labels"] for a in better]
+    for a, b in zip(better, worse):
+        if not np.array_equal(a["ids"], b["ids"]):
+            raise ValueError("paired bootstrap: the two tasks were not scored on the same images")
+    A, B, Y = np.concatenate(pa), np.concatenate(pb), np.concatenate(ys) > 0.5
+    def counts(P):
+        return np.stack([(P & Y), (P & ~Y), (~P & Y)]).astype(np.float64)   # 3 × N × K
+    ca, cb = counts(A), counts(B)
+    def mf2(c):
+        return np.nanmean(f2_from_counts(*c), axis=-1)
+    observed = float(mf2(ca.sum(1)) - mf2(cb.sum(1)))
+    rng = np.random.default_rng(seed)
+    n = A.shape[0]
+    diffs = np.empty(resamples)
+    for r in range(resamples):
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        diffs[r] = mf2(np.tensordot(ca, w, axes=([1], [0]))) - mf2(np.tensordot(cb, w, axes=([1], [0])))
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return observed, float(lo), float(hi)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 
-from tools.nets import densenet, inception_v4
+from tools.nets import densenet, inception_v4, resnet
 
 from . import paper
 
@@ -49,8 +49,8 @@ class Backbone:
         self.key, self._build, self._title = key, build, title
         self.input_size, self._channels, self.dropout = input_size, channels, dropout
 
-    def build(self, n, data, variant, bn_fraction=None):
-        return self._build(n, data, variant=variant, bn_fraction=bn_fraction)
+    def build(self, n, data, variant, bn_fraction=None, size=None):
+        return self._build(n, data, variant=variant, bn_fraction=bn_fraction, size=size)
 
     def title(self, variant="full"):
         return self._title(variant)
@@ -59,10 +59,46 @@ class Backbone:
         return self._channels(variant)
 
 
+#: ResNet-50 narrow variants: every channel count divided by w (the released model's depth and names)
+RESNET_NARROW = {"narrow/4": 0.25, "narrow/8": 0.125}
+
+
+def _resnet_width(variant):
+    if variant == "full":
+        return 1.0
+    if variant not in RESNET_NARROW:
+        raise ValueError(f"ResNet-50 variant {variant!r}: expected 'full' or one of {sorted(RESNET_NARROW)}")
+    return RESNET_NARROW[variant]
+
+
+def _resnet50(n, data, variant="full", bn_fraction=None, size=None):
+    """ResNet-50 in the BVLC-zoo layout (tools.nets.resnet) cut at ``pool5``, trainable BatchNorm
+    (statistics updated while training; moving_average_fraction is set on the finished net)."""
+    return resnet.resnet(n, data, width=_resnet_width(variant), size=int(size or 224), cut="pool5",
+                         frozen_bn=False, fillers=True)
+
+
+def _densenet121(n, data, variant="full", bn_fraction=None, size=None):
+    return densenet.densenet121(n, data, variant=variant, bn_fraction=bn_fraction)
+
+
+def _inception_v4(n, data, variant="full", bn_fraction=None, size=None):
+    return inception_v4.inception_v4(n, data, variant=variant, bn_fraction=bn_fraction)
+
+
+def _resnet_title(variant="full"):
+    return "ResNet-50" if variant == "full" else f"ResNet-50-{variant}"
+
+
+def _resnet_channels(variant="full"):
+    return 4 * max(1, int(round(512 * _resnet_width(variant))))
+
+
 BACKBONES = {
-    "densenet121": Backbone("densenet121", densenet.densenet121, densenet.title, densenet.INPUT_SIZE,
+    "resnet50": Backbone("resnet50", _resnet50, _resnet_title, 224, _resnet_channels),
+    "densenet121": Backbone("densenet121", _densenet121, densenet.title, densenet.INPUT_SIZE,
                             densenet.output_channels),
-    "inception_v4": Backbone("inception_v4", inception_v4.inception_v4, inception_v4.title,
+    "inception_v4": Backbone("inception_v4", _inception_v4, inception_v4.title,
                              inception_v4.INPUT_SIZE, inception_v4.output_channels, dropout=0.2),
 }
 
@@ -115,10 +151,11 @@ def _head(n, feat, bb, outputs, name):
 
 
 def feat_name(bb):
-    return "pool5" if bb.key == "densenet121" else "pool_8x8_s1"
+    return "pool_8x8_s1" if bb.key == "inception_v4" else "pool5"
 
 
-def _train_val(bb, variant, train_param, test_param, outputs, head_name, loss_param, name, bn_fraction=None):
+def _train_val(bb, variant, train_param, test_param, outputs, head_name, loss_param, name, bn_fraction=None,
+               crop_size=None):
     """A NetParameter: StyleData TRAIN + TEST, backbone, head, weighted sigmoid cross-entropy."""
     from fashioncaffe.proto import caffe_pb2
     from fashioncaffe.net_spec import NetSpec
@@ -127,7 +164,7 @@ def _train_val(bb, variant, train_param, test_param, outputs, head_name, loss_pa
     n = NetSpec()
     n.data, n.label = L.Python(ntop=2, python_param=dict(module="layers.style_data", layer="StyleData",
                                                          param_str=train_param), include=dict(phase=0))
-    feat = bb.build(n, n.data, variant, bn_fraction)
+    feat = bb.build(n, n.data, variant, bn_fraction, size=crop_size)
     score = _head(n, feat, bb, outputs, head_name)
     n.loss = L.Python(score, n.label, python_param=dict(module="layers.weighted_sigmoid_ce",
                                                         layer="WeightedSigmoidCrossEntropyLoss",
@@ -141,6 +178,17 @@ def _train_val(bb, variant, train_param, test_param, outputs, head_name, loss_pa
     test.python_param.param_str = test_param
     net.layer.insert(1, test)
     net.name = name
+    set_bn_fraction(net, bn_fraction)
+    return net
+
+
+def set_bn_fraction(net, fraction):
+    """BatchNorm's moving_average_fraction on every BatchNorm layer of ``net`` (None: Caffe's 0.999)."""
+    if fraction is None:
+        return net
+    for lp in net.layer:
+        if lp.type == "BatchNorm":
+            lp.batch_norm_param.moving_average_fraction = float(fraction)
     return net
 
 
@@ -158,7 +206,22 @@ def style_net(backbone_key, variant, style, train_source, val_source, batch_size
     te = data_param(val_source, style, test_batch or batch_size, crop_size, mean, scale, False, seed=seed)
     loss = {"pos_weight": pos_weight(style, cost_sensitive), "normalization": "BATCH_SIZE"}
     return _train_val(bb, variant, tr, te, 1, "fc_style", loss,
-                      name or f"paper003_{backbone_key}_{variant.replace('/', '')}_style{style}", bn_fraction)
+                      name or f"paper003_{backbone_key}_{variant.replace('/', '')}_style{style}", bn_fraction,
+                      crop_size)
+
+
+def shared_style_net(backbone_key, variant, train_source, val_source, batch_size, crop_size, mean, scale=1.0,
+                     test_batch=None, augment=True, cost_sensitive=True, seed=None, name=None, bn_fraction=None):
+    """train_val NetParameter of the CPU scales' shared trunk: one net, 13 sigmoid outputs
+    (``fc_styles``), every style's label at once (no per-style resampling), the false-negative
+    penalty per output column when ``cost_sensitive``."""
+    bb = backbone(backbone_key)
+    tr = data_param(train_source, None, batch_size, crop_size, mean, scale, True, augment, seed=seed)
+    te = data_param(val_source, None, test_batch or batch_size, crop_size, mean, scale, False, seed=seed)
+    loss = {"pos_weight": [pos_weight(k, cost_sensitive) for k in range(1, len(paper.STYLES) + 1)],
+            "normalization": "BATCH_SIZE"}
+    return _train_val(bb, variant, tr, te, len(paper.STYLES), "fc_styles", loss,
+                      name or f"paper003_{backbone_key}_{variant.replace('/', '')}_styles", bn_fraction, crop_size)
 
 
 def pretrain_net(backbone_key, variant, train_source, val_source, batch_size, crop_size, mean, scale=1.0,
@@ -171,20 +234,20 @@ def pretrain_net(backbone_key, variant, train_source, val_source, batch_size, cr
     te = data_param(val_source, None, batch_size, crop_size, mean, scale, False, labels=labels, seed=seed)
     loss = {"ignore_label": -1, "normalization": "VALID"}
     return _train_val(bb, variant, tr, te, outputs, "fc_attr", loss,
-                      name or f"paper003_{backbone_key}_{variant.replace('/', '')}_pretrain", bn_fraction)
+                      name or f"paper003_{backbone_key}_{variant.replace('/', '')}_pretrain", bn_fraction, crop_size)
 
 
-def deploy_net(backbone_key, variant, crop_size, batch=1, name=None):
-    """Deploy NetParameter: Input ``data`` → backbone → fc_style → ``prob`` = sigmoid."""
+def deploy_net(backbone_key, variant, crop_size, batch=1, name=None, outputs=1, head="fc_style"):
+    """Deploy NetParameter: Input ``data`` → backbone → ``head`` (``outputs`` scores) → ``prob`` = sigmoid."""
     from fashioncaffe.net_spec import NetSpec
 
     L = _L()
     bb = backbone(backbone_key)
     n = NetSpec()
     n.data = L.Input(input_param=dict(shape=dict(dim=[int(batch), 3, int(crop_size), int(crop_size)])))
-    feat = bb.build(n, n.data, variant)
-    n.fc_style = L.InnerProduct(feat, num_output=1)
-    n.prob = L.Sigmoid(n.fc_style)
+    feat = bb.build(n, n.data, variant, size=crop_size)
+    n[head] = L.InnerProduct(feat, num_output=int(outputs))
+    n.prob = L.Sigmoid(n[head])
     net = n.to_proto()
     net.name = name or f"paper003_{backbone_key}_{variant.replace('/', '')}_deploy"
     return net
@@ -222,3 +285,111 @@ def solver_text(net_path, snapshot_prefix, max_iter, base_lr, val_count, test_ba
 
 def net_text(net):
     return HEADER + str(net)
+
+
+# ----------------------------------------------------------------------------------------------
+# the framework's side: every net of a scale (generate) and one run's nets and stages (run_plan)
+def style_order():
+    """Training order of the per-style nets: the sources of paper.INIT_FROM before the styles
+    initialised from them (style 2 before 1, 8 before 4)."""
+    rest = [k for k in range(1, len(paper.STYLES) + 1) if k not in paper.INIT_FROM]
+    return rest + sorted(paper.INIT_FROM)
+
+
+def _files(root, bb, kind):
+    """(train_val path, solver path) of one net: ``kind`` = pretrain | styles | style<k>."""
+    return f"{root['prototxt']}/{bb}_{kind}_train_val.prototxt", f"{root['solvers']}/{bb}_{kind}_solver.prototxt"
+
+
+def render(cfg, bb, kind, step, sources, root, prefix, val_count, seed=1, gpu=False):
+    """{train_val path: text, solver path: text} of one net (``kind`` pretrain | styles | style<k>)."""
+    crop, var = cfg["crop"][bb], cfg["net_variant"]
+    common = dict(batch_size=cfg["batch"], crop_size=crop, mean=cfg["mean"], scale=cfg["input_scale"],
+                  seed=seed, bn_fraction=cfg.get("bn_fraction"))
+    if kind == "pretrain":
+        net = pretrain_net(bb, var, sources["attr_train"], sources["attr_val"], augment=step["augment"], **common)
+        test_batch = cfg["batch"]
+    elif kind == "styles":
+        net = shared_style_net(bb, var, sources["train"], sources["val"], test_batch=cfg["test_batch"],
+                               augment=step["augment"], cost_sensitive=step["cost_sensitive"], **common)
+        test_batch = cfg["test_batch"]
+    else:
+        net = style_net(bb, var, int(kind[len("style"):]), sources["train"], sources["val"],
+                        test_batch=cfg["test_batch"], augment=step["augment"], cost_sensitive=step["cost_sensitive"],
+                        **common)
+        test_batch = cfg["test_batch"]
+    tv, sv = _files(root, bb, kind)
+    it = cfg["iters"]["pretrain" if kind == "pretrain" else ("styles" if kind == "styles" else "style")]
+    solver = solver_text(tv, f"{prefix}/{bb}_{kind}", it, cfg["base_lr"], val_count, test_batch, seed=seed, gpu=gpu,
+                         display=cfg["display"], snapshot=cfg.get("snapshot", 0))
+    return {tv: net_text(net), sv: solver}
+
+
+def kinds(cfg, step):
+    """The nets one backbone trains, in order."""
+    out = ["pretrain"] if step["transfer"] else []
+    return out + (["styles"] if cfg["protocol"] == "shared" else [f"style{k}" for k in style_order()])
+
+
+def _sources(ddir):
+    return {"train": f"{ddir}/jd/train", "val": f"{ddir}/jd/val", "attr_train": f"{ddir}/cat/train",
+            "attr_val": f"{ddir}/cat/val"}
+
+
+def generate(scale):
+    """{path: text}: every net of the scale's paper method (the ``cost`` step: augmentation, transfer,
+    cost-sensitive) for the synthetic data and seed 1, plus a deploy net per backbone.  ``test_iter``
+    of these solvers assumes the scale's nominal validation size; run folders render it from the data."""
+    from . import config
+    from ..repro.layout import Experiment
+
+    exp = Experiment("003", scale)
+    cfg = config.SCALES[scale]
+    root = {"prototxt": f"prototxt/paper003/{scale}", "solvers": f"solvers/paper003/{scale}"}
+    step = config.step("cost")
+    out = {}
+    for bb in cfg["backbones"]:
+        for kind in kinds(cfg, step):
+            val = cfg["nominal_attr_val"] if kind == "pretrain" else cfg["nominal_val"]
+            out.update(render(cfg, bb, kind, step, _sources(exp.data_dir), root, exp.run_dir("cost", 1), val,
+                              gpu=cfg.get("gpu", False)))
+        shared = cfg["protocol"] == "shared"
+        dep = deploy_net(bb, cfg["net_variant"], cfg["crop"][bb], outputs=len(paper.STYLES) if shared else 1,
+                         head="fc_styles" if shared else "fc_style")
+        out[f"{root['prototxt']}/{bb}_{'styles' if shared else 'style'}_deploy.prototxt"] = net_text(dep)
+    return out
+
+
+def run_plan(exp, variant, seed):
+    """The run's nets (rendered for its data, seed and device) and stages: per backbone, the attribute
+    pre-training (transfer steps), then the style net(s), each started from the pre-training (or
+    ``--weights``, or the fillers); per-style nets 1 and 4 from styles 2 and 8 (Sec. II-C)."""
+    from . import config, data
+    from ..repro.training import RunPlan, Stage, final_weights
+
+    cfg, step = exp.cfg, config.step(variant)
+    stats = data.load_stats(exp)
+    rd = exp.run_dir(variant, seed)
+    root = {"prototxt": rd, "solvers": rd}
+    files, stages = {}, []
+    base = exp.weights or None
+    for bb in cfg["backbones"]:
+        start = base
+        done = {}
+        for kind in kinds(cfg, step):
+            val = stats["attr"]["val"] if kind == "pretrain" else stats["jd"]["val"]
+            texts = render(cfg, bb, kind, step, _sources(exp.data_dir), root, rd, val, seed=seed, gpu=bool(exp.gpus))
+            files.update(texts)
+            solver = _files(root, bb, kind)[1]
+            it = cfg["iters"]["pretrain" if kind == "pretrain" else ("styles" if kind == "styles" else "style")]
+            init = start
+            if kind.startswith("style") and kind != "styles" and int(kind[5:]) in paper.INIT_FROM:
+                init = done[f"style{paper.INIT_FROM[int(kind[5:])]}"]
+            stage = Stage(f"{bb}_{kind}", solver, it, weights=init)
+            stages.append(stage)
+            done[kind] = final_weights(rd, stage)
+            if kind == "pretrain":
+                start = done[kind]
+    info = {"protocol": cfg["protocol"], "backbones": list(cfg["backbones"]), "step": step,
+            "net_variant": cfg["net_variant"]}
+    return RunPlan(files=files, stages=stages, info=info)

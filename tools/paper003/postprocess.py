@@ -27,7 +27,7 @@ import numpy as np
 
 from data_prep.jd_style import conditional_probability
 
-from .metrics import decide, mean_f2, search_thresholds
+from .metrics import decide, decisions, mean_f2, one_to_five, search_thresholds  # noqa: F401  (re-exported)
 
 BETA_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -56,30 +56,6 @@ def relationship(scores, thresholds, cond, beta, alpha=1.0):
     cond = np.asarray(cond, np.float64)
     off_diag = cond * (1.0 - np.eye(cond.shape[0]))          # B_i ≠ A
     return float(alpha) * p + (on * beta[None, :]) @ off_diag.T
-
-
-def one_to_five(scores, thresholds, low=1, high=5):
-    """N × K decisions: score ≥ threshold, then at least ``low`` and at most ``high`` styles per image
-    by the margin score − threshold (see the module docstring)."""
-    margin = np.asarray(scores, np.float64) - np.asarray(thresholds, np.float64)[None, :]
-    pred = margin >= 0
-    order = np.argsort(-margin, axis=1, kind="stable")
-    rows = np.arange(len(margin))[:, None]
-    count = pred.sum(1)
-    few = count < low
-    if few.any():
-        pred[rows[few], order[few, :low]] = True
-    many = count > high
-    if many.any():
-        keep = np.zeros_like(pred[many])
-        keep[np.arange(many.sum())[:, None], order[many, :high]] = True
-        pred[many] = keep
-    return pred
-
-
-def decisions(scores, thresholds, rule=True):
-    """The decisions a table scores: thresholded, with the 1-to-5 rule when ``rule``."""
-    return one_to_five(scores, thresholds) if rule else decide(scores, thresholds)
 
 
 def fit_relationship(val_scores, val_labels, cond, grid=BETA_GRID, sweeps=2, rule=True):
