@@ -76,14 +76,15 @@ def direct_tasks(query_labels):
     return [Task(int(i), {}, q[i].copy()) for i in np.flatnonzero(valid_rows(q))]
 
 
-def manipulation_tasks(query_labels, sizes, gallery_labels, rng, n_changes=1, attribute=None):
+def manipulation_tasks(query_labels, sizes, gallery_labels, rng, n_changes=1, attribute=None, repeats=1):
     """Random manipulations of the valid queries (see the module docstring); ``sizes`` the number of
-    values per special attribute, ``attribute`` an index to manipulate only that attribute."""
+    values per special attribute, ``attribute`` an index to manipulate only that attribute; ``repeats``
+    draws per query (the paper: 1; more give small test sets more tasks)."""
     q = np.asarray(query_labels)
     g = np.asarray(gallery_labels)
     s = q.shape[1]
     out = []
-    for i in np.flatnonzero(valid_rows(q)):
+    for i in np.repeat(np.flatnonzero(valid_rows(q)), int(repeats)):
         attrs = [attribute] if attribute is not None else \
             sorted(int(a) for a in rng.choice(s, size=min(n_changes, s), replace=False))
         changes = {}

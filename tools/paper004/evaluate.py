@@ -1,0 +1,142 @@
+"""Evaluating one trained paper-004 variant: signatures of the query / gallery (/ training) images, the
+search protocols of tools/paper004/metrics.py, and the raw predictions every number is recomputed from.
+
+    from tools.paper004.evaluate import evaluate_variant
+    res, pred = evaluate_variant(droot, "tiny", info["deploy"], info["weights"], "proposed", seed=1)
+
+``res``: {protocol: {"tasks": T, "topk": [acc@1 … acc@50], "top20": …, "random_top20": …}} for
+``direct``, ``manip1``, ``manip2``, ``table2/<attribute>`` and ``enumerated`` (with ``top30`` and
+``ndcg30``); ``random_top20`` is the expected accuracy of a random ranking (hypergeometric, from the
+number of matching gallery images).  ``pred``: arrays for predictions.npz -- per protocol the query
+rows, the targets and the ranked gallery indices (top 50), plus the gallery ids and attribute table.
+``queries="query"`` evaluates the paper's query split; ``"val"`` the validation images against the
+gallery (model selection).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import amnet, config, metrics
+from .features import EngineFeatures
+from .search import ClassicTargets, GalleryIndex, Prototypes, represent_queries
+
+
+def load_split(d):
+    """{"images": N × S × S × 3 uint8 BGR, "labels": N × groups (−1 missing), "names": [...]}."""
+    from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+
+    imgs, names = [], []
+    for k, dat in DatumReader(os.path.join(d, "images_lmdb")):
+        imgs.append(datum_to_array(dat, color=True, hwc=True))
+        names.append(k.decode("utf-8").split("_", 1)[1])
+    labels = np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(os.path.join(d, "attributes_lmdb"))])
+    return {"images": np.stack(imgs), "labels": labels.astype(np.int64), "names": names}
+
+
+def source_for(droot, scale, variant, deploy, weights, spec):
+    cfg = config.SCALES[scale]
+    return EngineFeatures.from_files(deploy, weights, os.path.join(droot, "p004", "mean.binaryproto"), cfg["size"],
+                                     cfg["input_scale"], variant, spec.groups, spec.special)
+
+
+def random_topk(match_counts, n, k):
+    """Expected top-k accuracy of a random ranking of n gallery images with m_t matches per task."""
+    from math import comb
+
+    return float(np.mean([1.0 - comb(n - m, k) / comb(n, k) if m else 0.0 for m in match_counts])) \
+        if len(match_counts) else float("nan")
+
+
+class Evaluator:
+    """Signatures once, then any protocol's tasks → ranked gallery indices."""
+
+    def __init__(self, droot, scale, deploy, weights, variant, spec, queries="query"):
+        self.variant, self.spec = variant, spec
+        p = os.path.join(droot, "p004")
+        self.src = source_for(droot, scale, variant, deploy, weights, spec)
+        self.cols = [spec.groups.index(v) for v in spec.special]
+        self.q = load_split(os.path.join(p, queries))
+        self.g = load_split(os.path.join(p, "gallery"))
+        self.q_special = self.q["labels"][:, self.cols]
+        self.g_special = self.g["labels"][:, self.cols]
+        zeros = (lambda n: np.zeros((n, amnet.indicator_size(spec)), np.float32)) if variant == "amnet" else (lambda n: None)
+        gq = self.src.extract(self.g["images"], zeros(len(self.g["images"])))
+        self.index = GalleryIndex(gq.signatures, self.g["names"])
+        self.q_out = self.src.extract(self.q["images"], zeros(len(self.q["images"])))
+        self.prototypes = self.classic = None
+        if variant != "amnet":
+            t = load_split(os.path.join(p, "train"))
+            tq = self.src.extract(t["images"])
+            if variant == "classic":
+                self.classic = ClassicTargets(tq.signatures["all"], t["labels"][:, self.cols])
+            else:
+                self.prototypes = Prototypes.fit(tq.signatures, {v: t["labels"][:, c] for v, c in zip(spec.special, self.cols)},
+                                                 spec.sizes)
+
+    def rank(self, tasks, k=metrics.KMAX):
+        """Ranked gallery indices (T × k) of the tasks."""
+        if not tasks:
+            return np.zeros((0, k), int)
+        rows = np.array([t.query for t in tasks])
+        names = self.spec.special
+        if self.variant == "amnet":
+            ind = np.stack([amnet.indicator(self.spec, [(names[a], int(self.q_special[t.query, a]), v)
+                                                         for a, v in t.changes.items()]) for t in tasks])
+            sigs = self.src.extract(self.q["images"][rows], ind).signatures
+            query = represent_queries("amnet", sigs, None)
+        elif self.variant == "classic":
+            pred = np.stack([self.q_out.probs[v][rows].argmax(1) for v in names], 1)
+            for j, t in enumerate(tasks):
+                for a, v in t.changes.items():
+                    pred[j, a] = v
+            query = represent_queries("classic", None, None, classic=self.classic, targets=pred)
+        else:
+            sigs = {v: s[rows] for v, s in self.q_out.signatures.items()}
+            query = represent_queries(self.variant, sigs, [{names[a]: v for a, v in t.changes.items()} for t in tasks],
+                                      self.prototypes)
+        return self.index.search(query, k)[0]
+
+
+def evaluate_variant(droot, scale, deploy, weights, variant, spec, seed=1, queries="query", repeats=1):
+    """(results, predictions) of one trained variant on the query (or val) split; see the docstring.
+    ``repeats``: random manipulations drawn per query (the paper: 1)."""
+    ev = Evaluator(droot, scale, deploy, weights, variant, spec, queries)
+    rng = np.random.default_rng(seed)
+    sizes = [spec.sizes[v] for v in spec.special]
+    protocols = {"direct": metrics.direct_tasks(ev.q_special),
+                 "manip1": metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, 1, repeats=repeats),
+                 "manip2": metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, 2, repeats=repeats)}
+    for a, v in enumerate(spec.special):
+        protocols[f"table2/{v}"] = metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, attribute=a,
+                                                              repeats=repeats)
+    protocols["enumerated"] = metrics.enumerated_tasks(ev.q_special, sizes, ev.g_special)
+    res, pred = {}, {"gallery_ids": np.array(ev.g["names"]), "gallery_labels": ev.g_special,
+                     "query_ids": np.array(ev.q["names"]), "special": np.array(spec.special)}
+    n = len(ev.g_special)
+    for name, tasks in protocols.items():
+        ranked = ev.rank(tasks)
+        targets = metrics.targets_of(tasks, len(spec.special))
+        first = metrics.first_hit(metrics.hits(ranked, ev.g_special, targets)) if tasks else np.zeros(0, int)
+        topk = metrics.topk_accuracy(first)
+        matches = metrics.match_matrix(targets, ev.g_special).sum(1) if tasks else []
+        r = {"tasks": len(tasks), "topk": topk, "top20": topk[19], "random_top20": random_topk(matches, n, 20),
+             "ceiling": float(np.mean(np.asarray(matches) > 0)) if tasks else float("nan")}
+        if name == "enumerated":
+            r["top30"] = topk[29]
+            r["ndcg30"] = float(metrics.ndcg_at_k(ranked, ev.g_special, targets, 30).mean()) if tasks else float("nan")
+        res[name] = r
+        key = name.replace("/", "_")
+        pred[f"{key}_query_rows"] = np.array([t.query for t in tasks], int)
+        pred[f"{key}_targets"] = targets
+        pred[f"{key}_ranked"] = ranked
+        pred[f"{key}_first_hit"] = first
+    return res, pred
+
+
+def save(path_prefix, res, pred):
+    with open(path_prefix + "results.json", "w") as f:
+        json.dump(res, f, indent=1)
+    np.savez_compressed(path_prefix + "predictions.npz", **pred)
