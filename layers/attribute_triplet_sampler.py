@@ -8,16 +8,11 @@ it is no anchor, positive or negative.  Among the other valid images j ≠ i:
 
     positive  an image with the same key;   negative  an image with another key
 
-chosen by ``mode``:
-
-    "random"  uniformly at random among the candidates -- the paper's rule ("the images with the
-              same label are randomly chosen ... i⁻ is picked from an attribute which does not have
-              the same attribute label").  The draw is a counter-based hash of (seed, forward
-              count, i, j, salt): the same numbers on the host and on the device, and a new draw at
-              every forward pass, although Caffe's Data layer repeats the same batches every epoch
-    "hard"    the farthest positive and the closest negative under d(i, j) = ‖f(x_i) − f(x_j)‖²
-              (f = L2 normalisation when "normalize"); ties to the lowest index
-    "cyclic"  the next candidate after i in batch order (cyclically)
+chosen uniformly at random among the candidates -- the paper's rule ("the images with the same
+label are randomly chosen ... i⁻ is picked from an attribute which does not have the same attribute
+label").  The draw is a counter-based hash of (seed, forward count, i, j, salt): the same numbers on
+the host and on the device, and a new draw at every forward pass, although Caffe's Data layer
+repeats the same batches every epoch.
 
 An anchor without a positive or a negative gets itself in those rows and ``valid = 0``.  The
 selection carries no gradient; the gradients of the three tops flow back to the rows they were
@@ -32,19 +27,19 @@ Tops:
     2  negative   N × D
     3  valid      N (1 a triplet, 0 none)
 
-``param_str`` (JSON, keys optional): ``{"mode": "random", "normalize": true, "ignore_label": -1,
-"seed": 0}``
+``param_str`` (JSON, keys optional): ``{"ignore_label": -1, "seed": 0}``
+
+The backward pass is :class:`layers.triplet_sampler.TripletSampler`'s (this class extends it with
+keys from labels and the random rule).
 
 Imports only numpy, the standard library and ``caffe``; fashioncaffe runs
 :mod:`layers.tensor_impl.attribute_triplet_t` on the device through ``tensor_path``.
 """
 import numpy as np
 
-import caffe
-
 from .param_str import parse_param_str
+from .triplet_sampler import TripletSampler
 
-MODES = ("random", "hard", "cyclic")
 MASK32 = 0xFFFFFFFF
 SALT_POS, SALT_NEG = 1, 2
 
@@ -81,33 +76,18 @@ def candidates(labels, ignore_label):
     return same & both & ~eye, ~same & both
 
 
-def select(feats, labels, mode, normalize, ignore_label=-1, seed=0, count=0):
-    """(pos_idx, neg_idx, valid) for N × D features and N × M labels (numpy reference)."""
-    n = feats.shape[0]
+def select(labels, ignore_label=-1, seed=0, count=0):
+    """(pos_idx, neg_idx, valid) for N × M labels: random candidates (numpy reference)."""
+    n = labels.shape[0]
     pos_ok, neg_ok = candidates(np.asarray(labels).reshape(n, -1), ignore_label)
-    if mode == "random":
-        pos = np.where(pos_ok, draw(seed, count, n, SALT_POS), -1).argmax(axis=1)
-        neg = np.where(neg_ok, draw(seed, count, n, SALT_NEG), -1).argmax(axis=1)
-    elif mode == "hard":
-        f = feats.reshape(n, -1).astype(np.float64)
-        if normalize:
-            f = f / np.maximum(np.sqrt((f * f).sum(axis=1, keepdims=True)), 1e-12)
-        sq = (f * f).sum(axis=1)
-        d = sq[:, None] + sq[None, :] - 2.0 * f.dot(f.T)
-        pos = np.where(pos_ok, d, -np.inf).argmax(axis=1)
-        neg = np.where(neg_ok, d, np.inf).argmin(axis=1)
-    elif mode == "cyclic":
-        off = (np.arange(n)[None, :] - np.arange(n)[:, None]) % n
-        pos = np.where(pos_ok, off, n + 1).argmin(axis=1)
-        neg = np.where(neg_ok, off, n + 1).argmin(axis=1)
-    else:
-        raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
+    pos = np.where(pos_ok, draw(seed, count, n, SALT_POS), -1).argmax(axis=1)
+    neg = np.where(neg_ok, draw(seed, count, n, SALT_NEG), -1).argmax(axis=1)
     has = pos_ok.any(axis=1) & neg_ok.any(axis=1)
     idx = np.arange(n)
     return np.where(has, pos, idx), np.where(has, neg, idx), has.astype(np.float64)
 
 
-class AttributeTripletSampler(caffe.Layer):
+class AttributeTripletSampler(TripletSampler):
     """(anchor, positive, negative, valid) by attribute label keys (see the module docstring)."""
 
     tensor_path = "layers.tensor_impl.attribute_triplet_t:sample"
@@ -119,16 +99,12 @@ class AttributeTripletSampler(caffe.Layer):
             raise Exception("AttributeTripletSampler produces 4 tops (anchor, positive, negative, valid), got %d"
                             % len(top))
         p = parse_param_str(self.param_str)
-        unknown = set(p) - {"mode", "normalize", "ignore_label", "seed"}
+        unknown = set(p) - {"ignore_label", "seed"}
         if unknown:
             raise ValueError("unknown param_str keys: %s" % ", ".join(sorted(unknown)))
-        self.mode = str(p.get("mode", "random"))
-        if self.mode not in MODES:
-            raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), self.mode))
-        self.normalize = bool(p.get("normalize", True))
         self.ignore_label = float(p.get("ignore_label", -1))
         self.seed = int(p.get("seed", 0))
-        self.count = 0  # forward passes so far: the "random" draw changes with it
+        self.count = 0  # forward passes so far: the draw changes with it
 
     def reshape(self, bottom, top):
         n = bottom[0].shape[0]
@@ -143,22 +119,10 @@ class AttributeTripletSampler(caffe.Layer):
     def forward(self, bottom, top):
         n = bottom[0].shape[0]
         x = np.asarray(bottom[0].data).reshape(n, -1)
-        labels = np.asarray(bottom[1].data).reshape(n, -1)
-        pos, neg, valid = select(x, labels, self.mode, self.normalize, self.ignore_label, self.seed, self.count)
+        pos, neg, valid = select(np.asarray(bottom[1].data).reshape(n, -1), self.ignore_label, self.seed, self.count)
         self.count += 1
         self._pos, self._neg = pos, neg
         top[0].data[...] = x
         top[1].data[...] = x[pos]
         top[2].data[...] = x[neg]
         top[3].data[...] = valid
-
-    def backward(self, top, propagate_down, bottom):
-        if len(propagate_down) > 1 and propagate_down[1]:
-            bottom[1].diff[...] = 0
-        if not propagate_down[0]:
-            return
-        n = bottom[0].shape[0]
-        g = np.array(top[0].diff, dtype=np.float64).reshape(n, -1)
-        np.add.at(g, self._pos, np.asarray(top[1].diff, dtype=np.float64).reshape(n, -1))
-        np.add.at(g, self._neg, np.asarray(top[2].diff, dtype=np.float64).reshape(n, -1))
-        bottom[0].diff[...] = g.reshape(bottom[0].diff.shape)

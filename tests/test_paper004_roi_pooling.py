@@ -290,8 +290,9 @@ def test_pixel_mode_equals_onnxruntime_max_roi_pool():
     assert (want < 0).mean() > 0.2
 
 
-def test_layer_file_imports_only_numpy_stdlib_and_caffe():
-    src = open(os.path.join(ROOT, "layers", "part_roi_pooling.py")).read()
+@pytest.mark.parametrize("fname", ["part_roi_pooling.py", "attribute_triplet_sampler.py", "amnet_sampler.py"])
+def test_paper004_layer_files_import_only_numpy_stdlib_and_caffe(fname):
+    src = open(os.path.join(ROOT, "layers", fname)).read()
     tops = set()
     for node in ast.walk(ast.parse(src)):
         if isinstance(node, ast.Import):

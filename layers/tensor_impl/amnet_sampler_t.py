@@ -6,7 +6,7 @@ import torch
 from layers.amnet_sampler import SALT_ATTR, SALT_NEG, SALT_POS, SALT_SOURCE
 from layers.attribute_triplet_sampler import MASK32, mix32
 
-from .attribute_triplet_t import _first_argmax
+from .attribute_triplet_t import first_argmax
 
 
 def priorities(seed, count, rows, cols, salt, device):
@@ -25,20 +25,20 @@ def select(labels, layer, count):
     ok = lab != int(layer.ignore_label)
     differ = ok[:, None, :] & ok[None, :, :] & (lab[:, None, :] != lab[None, :, :])
     has_attr = differ.any(dim=1)
-    attr = _first_argmax(torch.where(has_attr, priorities(layer.seed, count, n, s, SALT_ATTR, dev), minus))
+    attr = first_argmax(torch.where(has_attr, priorities(layer.seed, count, n, s, SALT_ATTR, dev), minus))
     rows = torch.arange(n, device=dev)
     src_ok = differ[rows, :, attr]
-    src = _first_argmax(torch.where(src_ok, priorities(layer.seed, count, n, n, SALT_SOURCE, dev), minus))
+    src = first_argmax(torch.where(src_ok, priorities(layer.seed, count, n, n, SALT_SOURCE, dev), minus))
     value = lab[src, attr]
     target = lab.clone()
     target[rows, attr] = value
     shows = ok[:, attr].T & (lab[:, attr].T == value[:, None])
     agree = (ok[None, :, :] & (lab[None, :, :] == target[:, None, :])).sum(dim=2)
     pos_ok = shows & ~torch.eye(n, dtype=torch.bool, device=dev)
-    pos = _first_argmax(torch.where(pos_ok, agree * (1 << 32) + priorities(layer.seed, count, n, n, SALT_POS, dev),
+    pos = first_argmax(torch.where(pos_ok, agree * (1 << 32) + priorities(layer.seed, count, n, n, SALT_POS, dev),
                                     minus))
     neg_ok = ok[:, attr].T & (lab[:, attr].T != value[:, None])
-    neg = _first_argmax(torch.where(neg_ok, priorities(layer.seed, count, n, n, SALT_NEG, dev), minus))
+    neg = first_argmax(torch.where(neg_ok, priorities(layer.seed, count, n, n, SALT_NEG, dev), minus))
     valid = has_attr.any(dim=1) & pos_ok.any(dim=1) & neg_ok.any(dim=1)
     return attr, value, torch.where(valid, pos, rows), torch.where(valid, neg, rows), valid
 

@@ -1,6 +1,6 @@
-"""Tensor path of :class:`layers.attribute_triplet_sampler.AttributeTripletSampler`: the same selection
-on the device (masks, the counter-based hash in int64, first-index tie breaking), detached; the rows
-are gathered with autograd so the gradients scatter back as in the numpy path."""
+"""Tensor path of :class:`layers.attribute_triplet_sampler.AttributeTripletSampler`: the same random
+selection on the device (masks, the counter-based hash in int64, first-index tie breaking), detached;
+the rows are gathered with autograd so the gradients scatter back as in the numpy path."""
 import torch
 
 from layers.attribute_triplet_sampler import MASK32, SALT_NEG, SALT_POS, mix32
@@ -14,42 +14,27 @@ def draw(seed, count, n, salt, device):
     return mix32(j + mix32(i + base))
 
 
-def _first_argmax(m):
+def first_argmax(m):
     """Row-wise argmax returning the lowest index among ties (numpy's rule) on every device."""
     mx = m.max(dim=1, keepdim=True).values
     ar = torch.arange(m.shape[1], device=m.device).expand_as(m)
     return torch.where(m == mx, ar, torch.full_like(ar, m.shape[1])).min(dim=1).values
 
 
-def select(x, labels, layer, count):
-    n = x.shape[0]
+def select(labels, layer, count):
+    """(pos_idx, neg_idx, valid) on the device; mirrors layers.attribute_triplet_sampler.select."""
+    n = labels.shape[0]
     lab = labels.detach().reshape(n, -1)
     ok = ~(lab == layer.ignore_label).any(dim=1)
     same = (lab[:, None, :] == lab[None, :, :]).all(dim=2)
     both = ok[:, None] & ok[None, :]
-    eye = torch.eye(n, dtype=torch.bool, device=x.device)
+    eye = torch.eye(n, dtype=torch.bool, device=lab.device)
     pos_ok, neg_ok = same & both & ~eye, ~same & both
-    if layer.mode == "random":
-        minus = torch.tensor(-1, dtype=torch.int64, device=x.device)
-        pos = _first_argmax(torch.where(pos_ok, draw(layer.seed, count, n, SALT_POS, x.device), minus))
-        neg = _first_argmax(torch.where(neg_ok, draw(layer.seed, count, n, SALT_NEG, x.device), minus))
-    elif layer.mode == "hard":
-        f = x.detach().reshape(n, -1)
-        if layer.normalize:
-            f = f / torch.clamp(f.norm(dim=1, keepdim=True), min=1e-12)
-        sq = (f * f).sum(dim=1)
-        d = sq[:, None] + sq[None, :] - 2.0 * f @ f.T
-        inf = torch.tensor(float("inf"), dtype=d.dtype, device=d.device)
-        pos = _first_argmax(torch.where(pos_ok, d, -inf))
-        neg = _first_argmax(-torch.where(neg_ok, d, inf))
-    else:
-        ar = torch.arange(n, device=x.device)
-        off = (ar[None, :] - ar[:, None]) % n
-        big = torch.full_like(off, n + 1)
-        pos = _first_argmax(-torch.where(pos_ok, off, big))
-        neg = _first_argmax(-torch.where(neg_ok, off, big))
+    minus = torch.tensor(-1, dtype=torch.int64, device=lab.device)
+    pos = first_argmax(torch.where(pos_ok, draw(layer.seed, count, n, SALT_POS, lab.device), minus))
+    neg = first_argmax(torch.where(neg_ok, draw(layer.seed, count, n, SALT_NEG, lab.device), minus))
     has = pos_ok.any(dim=1) & neg_ok.any(dim=1)
-    idx = torch.arange(n, device=x.device)
+    idx = torch.arange(n, device=lab.device)
     return torch.where(has, pos, idx), torch.where(has, neg, idx), has
 
 
@@ -59,6 +44,6 @@ def sample(layer, bottoms):
     flat = x.reshape(n, -1)
     if x.device.type == "meta":
         return [flat, flat, flat, torch.empty(n, device="meta")]
-    pos, neg, valid = select(flat, labels, layer, layer.count)
+    pos, neg, valid = select(labels, layer, layer.count)
     layer.count += 1
     return [flat.clone(), flat[pos], flat[neg], valid.to(x.dtype)]

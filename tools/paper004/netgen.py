@@ -203,7 +203,7 @@ def attribute_losses(n, spec):
 def triplet_loss(n, name, feat, labels):
     L, _ = _L()
     a, p, ng, valid = L.Python(feat, labels, module="layers.attribute_triplet_sampler", layer="AttributeTripletSampler",
-                               ntop=4, param_str=json.dumps({"mode": "random", "normalize": True}))
+                               ntop=4, param_str=json.dumps({"seed": 0}))
     n[f"anchor_{name}"], n[f"positive_{name}"], n[f"negative_{name}"], n[f"valid_{name}"] = a, p, ng, valid
     n[f"loss_triplet_{name}"], n[f"triplet_accuracy_{name}"] = L.Python(
         a, p, ng, valid, module="layers.triplet_loss", layer="TripletRankingLoss", ntop=2,
