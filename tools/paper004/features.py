@@ -3,6 +3,8 @@ by onnxruntime -- one interface, so the search (tools/paper004/search.py) and th
 
     src = EngineFeatures.from_files(deploy, caffemodel, mean_file, size=127, scale=1/64, variant="proposed")
     src = OnnxFeatures.from_files(model.onnx, mean_file, size=127, scale=1/64, variant="proposed")
+    export_model(deploy, caffemodel, "model.onnx", "proposed", stats, size=127, scale=1/64)
+    src = OnnxFeatures.from_model("model.onnx", mean_file)     # everything else from its metadata
     out = src.extract(images)            # images: N × H × W × 3 uint8 BGR (any H × W: resized to S × S)
     out.signatures                       # {name: N × D float32}, name = a special attribute, "general",
                                          #   "all" (classic) or "amnet"
@@ -146,6 +148,13 @@ class OnnxFeatures(_Source):
             self.outputs[b] = hit[0]
 
     @classmethod
+    def from_model(cls, model, mean_file, batch=32, threads=None):
+        """A source for a model written by :func:`export_model` (its metadata gives the rest)."""
+        info = onnx_info(model)
+        return cls.from_files(model, mean_file, info["size"], info["scale"], info["variant"], info["groups"],
+                              info["special"], batch=batch, threads=threads)
+
+    @classmethod
     def from_files(cls, model, mean_file, size, scale, variant, groups, special, batch=32, threads=None):
         from fashioncaffe.io.blobproto import read_binaryproto
         from fashioncaffe.onnx.testing import ort_session
@@ -157,3 +166,37 @@ class OnnxFeatures(_Source):
         names = list(self.outputs.values())
         got = self.session.run(names, feeds)
         return {b: got[names.index(n)] for b, n in self.outputs.items()}
+
+
+def export_model(deploy, weights, path, variant, stats, size, scale):
+    """Export a trained deploy net to ONNX with its signatures and probabilities as outputs and, in
+    the metadata (key ``paper004``), what a feature source needs: variant, groups, values, special
+    attributes, input size and scale."""
+    import onnx
+
+    import fashioncaffe as caffe
+    from fashioncaffe.onnx import export_net
+    from fashioncaffe.onnx.exporter import set_metadata
+    from fashioncaffe.onnx.metadata import read_metadata
+
+    net = caffe.Net(deploy, caffe.TEST, weights=weights)
+    wanted = list(signature_blobs(variant, stats["special"]).values()) + [f"prob_{g}" for g in stats["groups"]]
+    model = export_net(net, None, extra_outputs=wanted)
+    meta = read_metadata(model)
+    meta["paper004"] = {"variant": variant, "groups": stats["groups"], "values": stats["values"],
+                        "special": stats["special"], "size": int(size), "scale": float(scale)}
+    set_metadata(model, meta)
+    onnx.save_model(model, str(path))
+    return str(path)
+
+
+def onnx_info(model_path):
+    """The ``paper004`` metadata of a model written by :func:`export_model`."""
+    import onnx
+
+    from fashioncaffe.onnx.metadata import read_metadata
+
+    meta = read_metadata(onnx.load(str(model_path), load_external_data=False)) or {}
+    if "paper004" not in meta:
+        raise ValueError(f"{model_path}: no paper004 metadata (export it with tools.paper004.features.export_model)")
+    return meta["paper004"]
