@@ -1,6 +1,5 @@
 """Paper 004's data adapter (tools/paper004/data.py): the split rule, the lower-body test, and a run on a
 small Shopping100k-style folder -- converter, shuffled training order, parts LMDB with the images' keys."""
-import csv
 import json
 import os
 import sys

@@ -37,6 +37,7 @@ import json
 import numpy as np
 
 from . import config
+from .netparts import CLASSIFIER_FILLER, SHARED, L_P, fc, wf
 
 
 def indicator_size(spec):
@@ -70,25 +71,19 @@ def indicator(spec, changes):
 
 def _image_projection(n, feat, cfg):
     """amnet_img = W_f fc7 + b (shared by the gallery embedding and the manipulated query)."""
-    from fashioncaffe import layers as L
-
-    from .netgen import SHARED, _wf
-
-    n.amnet_img = L.InnerProduct(feat, num_output=cfg["fc_general"], weight_filler=_wf(cfg, 0.005),
+    L, _ = L_P()
+    n.amnet_img = L.InnerProduct(feat, num_output=cfg["fc_general"], weight_filler=wf(cfg, 0.005),
                                  bias_filler=dict(type="constant", value=0.1), param=SHARED)
     return n.amnet_img
 
 
 def _query(n, manipulation, cfg):
     """amnet_query = ReLU(amnet_img + W_m M t): the memory read-out fused with the image."""
-    from fashioncaffe import layers as L, params as P
-
-    from .netgen import SHARED, _wf
-
+    L, P = L_P()
     n.amnet_mem = L.InnerProduct(manipulation, num_output=cfg["fc_general"], bias_term=False,
                                  weight_filler=dict(type="gaussian", std=0.01), param=[SHARED[0]])
     n.amnet_mem_proj = L.InnerProduct(n.amnet_mem, num_output=cfg["fc_general"], bias_term=False,
-                                      weight_filler=_wf(cfg, 0.005), param=[SHARED[0]])
+                                      weight_filler=wf(cfg, 0.005), param=[SHARED[0]])
     n.amnet_query_pre = L.Eltwise(n.amnet_img, n.amnet_mem_proj, operation=P.Eltwise.SUM)
     n.amnet_query = L.ReLU(n.amnet_query_pre)
     return n.amnet_query
@@ -96,10 +91,7 @@ def _query(n, manipulation, cfg):
 
 def train_head(n, feat, cfg, spec):
     """The ``joint`` stage's AMNet part of a train net; returns the blobs nothing reads (none)."""
-    from fashioncaffe import layers as L
-
-    from .netgen import CLASSIFIER_FILLER, fc
-
+    L, _ = L_P()
     img = _image_projection(n, feat, cfg)
     n.amnet_gallery = L.ReLU(img)            # the gallery embedding (t = 0): positives and negatives
     n.special_labels = L.Concat(*[n[f"attr_{v}"] for v in spec.special], concat_param=dict(axis=1))

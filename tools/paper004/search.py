@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import amnet
+
 EPS = 1e-12
 
 
@@ -252,8 +254,6 @@ class FashionSearch:
         {special attribute: N value indices}."""
         zero = None
         if variant == "amnet":
-            from . import amnet
-
             zero = np.zeros((len(gallery_images), amnet.indicator_size(amnet_spec)), np.float32)
         g = source.extract(gallery_images, zero)
         index = GalleryIndex(g.signatures, gallery_ids, distance=distance)
@@ -270,16 +270,12 @@ class FashionSearch:
     def session(self, image):
         manip = None
         if self.variant == "amnet":
-            from . import amnet
-
             manip = np.zeros((1, amnet.indicator_size(self.amnet_spec)), np.float32)
         out = self.source.extract([image], manip)
         return SearchSession(self, image, out.signatures, {g: p[0] for g, p in out.probs.items()})
 
     def _query(self, s):
         if self.variant == "amnet":
-            from . import amnet
-
             t = amnet.indicator(self.amnet_spec, [(a, s.predicted_index(a), k) for a, k in s.changes.items()])
             return {k: v for k, v in self.source.extract([s.image], t[None]).signatures.items()}
         if self.variant == "classic":

@@ -14,6 +14,7 @@ import json
 import os
 
 from . import amnet, config, netgen
+from .evaluate import load_split, source_for
 
 
 def attr_spec(droot, special=None):
@@ -81,8 +82,6 @@ def train_variant(droot, scale, seed, variant, run_root, weights=None, gpu=None,
 def amnet_prototypes(droot, scale, variant, deploy, weights):
     """AMNet's initial memory: the mean fc7 per special attribute value over the training images, from
     the ``attr`` stage's model."""
-    from .evaluate import load_split, source_for
-
     spec, stats = attr_spec(droot)
     train = load_split(os.path.join(droot, "p004", "train"))
     # the attr-stage AMNet net is classic's (the same layers): read fc7 with classic's deploy net
