@@ -24,16 +24,45 @@ from .features import EngineFeatures
 from .search import ClassicTargets, GalleryIndex, Prototypes, represent_queries
 
 
-def load_split(d):
-    """{"images": N × S × S × 3 uint8 BGR, "labels": N × groups (−1 missing), "names": [...]}."""
+def split_labels(d):
+    """(names, N × groups labels (−1 missing)) of an adapted split."""
+    from fashioncaffe.io.lmdb_datum import DatumReader
+
+    r = DatumReader(os.path.join(d, "attributes_lmdb"))
+    names = [k.decode("utf-8").split("_", 1)[1] for k in r.keys]
+    return names, np.stack([np.asarray(dat.float_data, np.float32) for _, dat in r]).astype(np.int64)
+
+
+def iter_images(d, batch=256):
+    """Batches of an adapted split's images (uint8 BGR HWC), in key order, without holding them all."""
     from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
 
-    imgs, names = [], []
-    for k, dat in DatumReader(os.path.join(d, "images_lmdb")):
-        imgs.append(datum_to_array(dat, color=True, hwc=True))
-        names.append(k.decode("utf-8").split("_", 1)[1])
-    labels = np.stack([np.asarray(dat.float_data, np.float32) for _, dat in DatumReader(os.path.join(d, "attributes_lmdb"))])
-    return {"images": np.stack(imgs), "labels": labels.astype(np.int64), "names": names}
+    buf = []
+    for _, dat in DatumReader(os.path.join(d, "images_lmdb")):
+        buf.append(datum_to_array(dat, color=True, hwc=True))
+        if len(buf) == batch:
+            yield np.stack(buf)
+            buf = []
+    if buf:
+        yield np.stack(buf)
+
+
+def load_split(d):
+    """{"images": N × S × S × 3 uint8 BGR, "labels": N × groups (−1 missing), "names": [...]} (small splits)."""
+    names, labels = split_labels(d)
+    return {"images": np.concatenate(list(iter_images(d))), "labels": labels, "names": names}
+
+
+def split_features(source, d, manipulation_width=None):
+    """Extracted signatures / probabilities of a whole split, streamed (zero manipulation for amnet)."""
+    from .features import Extracted
+
+    parts = []
+    for imgs in iter_images(d):
+        m = None if manipulation_width is None else np.zeros((len(imgs), manipulation_width), np.float32)
+        parts.append(source.extract(imgs, m))
+    return Extracted({k: np.concatenate([p.signatures[k] for p in parts]) for k in parts[0].signatures},
+                     {g: np.concatenate([p.probs[g] for p in parts]) for g in parts[0].probs})
 
 
 def source_for(droot, scale, variant, deploy, weights, spec):
@@ -58,22 +87,22 @@ class Evaluator:
         p = os.path.join(droot, "p004")
         self.src = source_for(droot, scale, variant, deploy, weights, spec)
         self.cols = [spec.groups.index(v) for v in spec.special]
-        self.q = load_split(os.path.join(p, queries))
-        self.g = load_split(os.path.join(p, "gallery"))
+        width = amnet.indicator_size(spec) if variant == "amnet" else None
+        self.q = load_split(os.path.join(p, queries))          # kept: AMNet re-reads them per manipulation
         self.q_special = self.q["labels"][:, self.cols]
-        self.g_special = self.g["labels"][:, self.cols]
-        zeros = (lambda n: np.zeros((n, amnet.indicator_size(spec)), np.float32)) if variant == "amnet" else (lambda n: None)
-        gq = self.src.extract(self.g["images"], zeros(len(self.g["images"])))
-        self.index = GalleryIndex(gq.signatures, self.g["names"])
-        self.q_out = self.src.extract(self.q["images"], zeros(len(self.q["images"])))
+        self.g_names, g_labels = split_labels(os.path.join(p, "gallery"))
+        self.g_special = g_labels[:, self.cols]
+        self.index = GalleryIndex(split_features(self.src, os.path.join(p, "gallery"), width).signatures, self.g_names)
+        self.q_out = self.src.extract(self.q["images"], None if width is None else
+                                      np.zeros((len(self.q["images"]), width), np.float32))
         self.prototypes = self.classic = None
         if variant != "amnet":
-            t = load_split(os.path.join(p, "train"))
-            tq = self.src.extract(t["images"])
+            _, t_labels = split_labels(os.path.join(p, "train"))
+            tq = split_features(self.src, os.path.join(p, "train"))
             if variant == "classic":
-                self.classic = ClassicTargets(tq.signatures["all"], t["labels"][:, self.cols])
+                self.classic = ClassicTargets(tq.signatures["all"], t_labels[:, self.cols])
             else:
-                self.prototypes = Prototypes.fit(tq.signatures, {v: t["labels"][:, c] for v, c in zip(spec.special, self.cols)},
+                self.prototypes = Prototypes.fit(tq.signatures, {v: t_labels[:, c] for v, c in zip(spec.special, self.cols)},
                                                  spec.sizes)
 
     def rank(self, tasks, k=metrics.KMAX):
@@ -113,7 +142,7 @@ def evaluate_variant(droot, scale, deploy, weights, variant, spec, seed=1, queri
         protocols[f"table2/{v}"] = metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, attribute=a,
                                                               repeats=repeats)
     protocols["enumerated"] = metrics.enumerated_tasks(ev.q_special, sizes, ev.g_special)
-    res, pred = {}, {"gallery_ids": np.array(ev.g["names"]), "gallery_labels": ev.g_special,
+    res, pred = {}, {"gallery_ids": np.array(ev.g_names), "gallery_labels": ev.g_special,
                      "query_ids": np.array(ev.q["names"]), "special": np.array(spec.special)}
     n = len(ev.g_special)
     for name, tasks in protocols.items():

@@ -255,17 +255,24 @@ class FashionSearch:
         zero = None
         if variant == "amnet":
             zero = np.zeros((len(gallery_images), amnet.indicator_size(amnet_spec)), np.float32)
-        g = source.extract(gallery_images, zero)
-        index = GalleryIndex(g.signatures, gallery_ids, distance=distance)
+        gallery = source.extract(gallery_images, zero)
+        train = None if variant == "amnet" else source.extract(train_images)
+        return cls.from_features(source, gallery, gallery_ids, train, train_labels, values, special, variant,
+                                 amnet_spec, distance, gallery_images=list(gallery_images))
+
+    @classmethod
+    def from_features(cls, source, gallery, gallery_ids, train, train_labels, values, special, variant,
+                      amnet_spec=None, distance="squared", gallery_images=None):
+        """The same from extracted features (``Extracted`` of the gallery and of the training images;
+        ``train`` unused by amnet): for galleries too large to hold as images."""
+        index = GalleryIndex(gallery.signatures, gallery_ids, distance=distance)
         prototypes = classic = None
-        if variant != "amnet":
-            t = source.extract(train_images)
-            if variant == "classic":
-                classic = ClassicTargets(t.signatures["all"], np.stack([train_labels[v] for v in special], 1))
-            else:
-                prototypes = Prototypes.fit(t.signatures, train_labels, {v: len(values[v]) for v in special})
+        if variant == "classic":
+            classic = ClassicTargets(train.signatures["all"], np.stack([train_labels[v] for v in special], 1))
+        elif variant != "amnet":
+            prototypes = Prototypes.fit(train.signatures, train_labels, {v: len(values[v]) for v in special})
         return cls(source, index, values, special, variant, prototypes, classic, amnet_spec,
-                   gallery_images=list(gallery_images), gallery_probs=g.probs)
+                   gallery_images=gallery_images, gallery_probs=gallery.probs)
 
     def session(self, image):
         manip = None

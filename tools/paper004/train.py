@@ -14,7 +14,7 @@ import json
 import os
 
 from . import amnet, config, netgen
-from .evaluate import load_split, source_for
+from .evaluate import source_for, split_features, split_labels
 
 
 def attr_spec(droot, special=None):
@@ -83,12 +83,12 @@ def amnet_prototypes(droot, scale, variant, deploy, weights):
     """AMNet's initial memory: the mean fc7 per special attribute value over the training images, from
     the ``attr`` stage's model."""
     spec, stats = attr_spec(droot)
-    train = load_split(os.path.join(droot, "p004", "train"))
+    train_dir = os.path.join(droot, "p004", "train")
     # the attr-stage AMNet net is classic's (the same layers): read fc7 with classic's deploy net
     attr_deploy = os.path.join(os.path.dirname(deploy), "attr_stage_deploy.prototxt")
     with open(attr_deploy, "w") as f:
         f.write(netgen.HEADER + str(netgen.deploy_net(config.SCALES[scale], spec, "classic", "amnet_attr_stage")))
     src = source_for(droot, scale, "classic", attr_deploy, weights, spec)
-    feats = src.extract(train["images"]).signatures["all"]
+    feats = split_features(src, train_dir).signatures["all"]
     cols = [stats["groups"].index(v) for v in spec.special]
-    return amnet.memory_prototypes(feats, train["labels"][:, cols], spec)
+    return amnet.memory_prototypes(feats, split_labels(train_dir)[1][:, cols], spec)
