@@ -40,6 +40,21 @@ def _triplet_bottoms(r, t=6, d=4):
     return [a, p, n, w]
 
 
+def _part_roi_bottoms(r, n=2, c=3, h=7, w=7, k=3):
+    x = r.randn(n, c, h, w)
+    lo = r.uniform(0.05, 0.45, size=(n, k, 2))
+    hi = lo + r.uniform(0.2, 0.5, size=(n, k, 2))
+    boxes = np.concatenate([lo, hi], axis=2).reshape(n, 4 * k)   # x1, y1, x2, y2 per part
+    gate = np.array([[0.9, 0.1, 0.7], [0.2, 0.8, 0.95]])[:n, :k]   # some parts off: the whole map
+    return [x, boxes, gate]
+
+
+def _attribute_labels(r, n=8, m=1, values=3):
+    lab = r.randint(0, values, size=(n, m)).astype(np.float64)
+    lab[1, 0] = -1                                                   # a missing label
+    return lab
+
+
 CASES = [
     # paper 000 / 001: weighted sigmoid cross-entropy
     LayerCase("wsce_default", "layers.weighted_sigmoid_ce", "WeightedSigmoidCrossEntropyLoss",
@@ -84,6 +99,24 @@ CASES = [
     LayerCase("uncertainty_kendall_regression_factor", "layers.uncertainty_weighting", "UncertaintyWeighting",
               bottoms=lambda r: [r.uniform(0, 2, size=(3,)), r.uniform(0, 2, size=())], n_top=1,
               param={"init": 0.2, "factor": [0.5, 1.0]}, propagate_down=(True, False)),
+    # paper 004: part ROI pooling on conv5, per-attribute triplets, AMNet's in-batch manipulations
+    LayerCase("part_roi_normalized_gated", "layers.part_roi_pooling", "PartROIPooling",
+              bottoms=_part_roi_bottoms, n_top=1, param={"parts": [0, 2], "pooled_size": 2},
+              propagate_down=(True, False, False)),
+    LayerCase("part_roi_pixels_no_gate", "layers.part_roi_pooling", "PartROIPooling",
+              bottoms=lambda r: [b * (16.0 if i == 1 else 1.0) for i, b in enumerate(_part_roi_bottoms(r)[:2])],
+              n_top=1, param={"pooled_h": 3, "pooled_w": 2, "coords": "pixels", "spatial_scale": 0.375},
+              propagate_down=(True, False)),
+    LayerCase("attribute_triplets_one_key", "layers.attribute_triplet_sampler", "AttributeTripletSampler",
+              bottoms=lambda r: [r.randn(8, 5), _attribute_labels(r)], n_top=4,
+              param={"seed": 3}, propagate_down=(True, False)),
+    LayerCase("attribute_triplets_general_key", "layers.attribute_triplet_sampler", "AttributeTripletSampler",
+              bottoms=lambda r: [r.randn(8, 2, 2), _attribute_labels(r, m=2, values=2)], n_top=4,
+              propagate_down=(True, False)),
+    LayerCase("amnet_manipulation_triplets", "layers.amnet_sampler", "AMNetTripletSampler",
+              bottoms=lambda r: [r.randn(8, 4), np.stack([_attribute_labels(r, values=3)[:, 0],
+                                                          r.randint(0, 4, size=8).astype(np.float64)], 1)],
+              n_top=5, param={"sizes": [3, 4], "seed": 1}, propagate_down=(True, False)),
 ]
 
 # Data layers read an LMDB rather than bottoms, so the generic forward/backward comparison does not fit

@@ -304,3 +304,87 @@ def test_ensure_reuses_a_complete_wardrobe_and_refuses_another(mini, monkeypatch
     with pytest.raises(SystemExit, match="wanted size 'small'"):
         ensure(mini["root"], "small", seed=3)
     assert default_dir("small") == "runs/wardrobe/small" and default_dir("tiny", 2) == "runs/wardrobe/tiny-seed2"
+
+
+# ------------------------------------------------------------------------------------------------
+# the Shopping100k product catalogue (paper 004)
+def test_shopping_subset_size_lines_and_part_truth(mini):
+    import csv
+
+    from data_prep.wardrobe.shopping import IMAGES_PER_ITEM, PARTS
+
+    with open(os.path.join(mini["shopping100k"], "labels.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == round(SMALL_ITEMS * IMAGES_PER_ITEM) == mini["counts"]["Shopping100k"]
+    assert all(os.path.isfile(os.path.join(mini["shopping100k"], r["image"])) for r in rows)
+    assert {r["sport"] for r in rows} >= {"none"}          # "no sport" is a value, not a missing label
+    # product lines: products that share all special attributes, and products of one line that differ
+    special = ["color", "pattern", "collar", "fastening", "sleeve_length"]
+    keys = [tuple(r[a] for a in special) for r in rows if all(r[a] for a in special)]
+    assert len(set(keys)) < len(keys)
+    prods = [__import__("json").loads(x) for x in open(os.path.join(mini["root"], "_truth", "shopping_products.jsonl"))]
+    lines = {}
+    for p in prods:
+        if p["line"] >= 0:
+            lines.setdefault(p["line"], []).append(p["attrs"])
+    assert any(len({(a["color"], a["pattern"]) for a in v}) > 1 for v in lines.values())
+    # true part boxes: lower-body garments none, sleeveless no sleeves, boxes inside the image
+    with open(os.path.join(mini["root"], "_truth", "shopping_parts.csv")) as f:
+        truth = list(csv.DictReader(f))
+    assert [t["image"] for t in truth] == [r["image"] for r in rows]
+    S = 128
+    by_type = {1: 0, 2: 0, 3: 0}
+    for t in truth:
+        ct = int(t["clothes_type"])
+        by_type[ct] += 1
+        present = [p for p in PARTS if t[f"{p}_x1"]]
+        if ct == 2:
+            assert present == []
+            continue
+        assert {"torso", "collar", "fastening", "chest"} <= set(present)
+        assert (("left_sleeve" in present) == bool(int(t["sleeves"])) == ("right_sleeve" in present))
+        for p in present:
+            x1, y1, x2, y2 = (float(t[f"{p}_{k}"]) for k in ("x1", "y1", "x2", "y2"))
+            assert -1 <= x1 < x2 <= S and -1 <= y1 < y2 <= S, (t["image"], p)
+        if "left_sleeve" in present:  # image left first
+            assert float(t["left_sleeve_x1"]) < float(t["right_sleeve_x1"])
+    assert min(by_type.values()) > 0
+
+
+def test_shopping_stream_leaves_the_plan_rng_where_it_was():
+    """The Shopping100k labels moved to their own RNG stream; the plan RNG must still make exactly the
+    draws the old label code made (everything drawn after them -- the In-shop split -- depends on it)."""
+    from data_prep.wardrobe import labels as L
+    from data_prep.wardrobe.catalog import CAT_NAMES, KEYWORDS
+    from data_prep.wardrobe.plan import make_items
+    from data_prep.wardrobe.shopping import repeat_legacy_draws
+
+    items = make_items(np.random.default_rng(5), 60)
+    old_vals = dict(L.SHOP_VALUES, category=[c.lower() for c in CAT_NAMES], color=list(KEYWORDS["Color"]),
+                    sport=["running", "yoga", "football"])
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    for x in items:  # the label code as it was: no sport was an empty cell
+        t = L.shopping_truth(x)
+        t["sport"] = "" if t["sport"] == "none" else t["sport"]
+        L.noisy_shopping(a, t, old_vals, 0.1, 0.05)
+    repeat_legacy_draws(b, items, 0.1, 0.05)
+    assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_painting_a_washed_garment_leaves_the_memoised_texture_alone():
+    """A shot must not depend on which shots its worker rendered before (worker-count independence)."""
+    from data_prep.wardrobe.plan import make_items
+    from data_prep.wardrobe.render import paint_garment, texture_for
+    from data_prep.wardrobe.templates import garment_geometry
+
+    items = [x["attrs"] for x in make_items(np.random.default_rng(0), 400)]
+    washed = [it for it in items if it["craft"] == "washed" and it["type"] == 2]
+    assert washed, "no washed lower-body item among 400: the test needs one"
+    it, R, seed = washed[0], 128, 12345
+    before = texture_for(it, R, seed).copy()
+    for leg in (1.0, 9.0):           # two poses: the patches land in different places
+        canvas = np.zeros((R, R, 3), np.uint8)
+        paint_garment(canvas, it, garment_geometry(it, dict(arm=10.0, leg=leg, sx=1.0)), R, seed,
+                      np.random.default_rng(1), "front")
+        assert canvas.any()
+        np.testing.assert_array_equal(texture_for(it, R, seed), before)

@@ -162,9 +162,13 @@ STYLES = ["Sports", "Casual", "Office lady", "Japanese", "Korean", "Western", "B
 EXCLUSIVE_STYLES = ["Japanese", "Korean", "Western", "British"]  # classes 4-7 never co-occur
 
 # --------------------------------------------------------------------------------------------
-# Paper 004 (Shopping100k): general and special attribute groups (CSV columns, in order).
-SHOP_GENERAL = ["category", "gender", "fabric", "fit", "length", "sport"]
-SHOP_SPECIAL = ["color", "pattern", "collar", "neckline", "fastening", "sleeve_length", "pocket"]
+# Paper 004 (Shopping100k): the attribute groups (CSV columns, in order) and which are "special" (the
+# attributes the paper manipulates and attaches parts to: its Table 2 and Section 6 -- pattern, collar,
+# fastening, sleeve length, colour); the others are general.
+SHOP_COLUMNS = ["category", "gender", "fabric", "fit", "length", "sport", "color", "pattern", "collar",
+                "neckline", "fastening", "sleeve_length", "pocket"]
+SHOP_SPECIAL = ["color", "pattern", "collar", "fastening", "sleeve_length"]
+SHOP_GENERAL = [c for c in SHOP_COLUMNS if c not in SHOP_SPECIAL]
 
 # --------------------------------------------------------------------------------------------
 # DeepFashion attributes: (name, type, slot, value) with type 1 texture, 2 fabric, 3 shape,

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 
 from . import labels as L
+from . import shopping
 from .catalog import (ATTR_TYPE_NAMES, BASE_ATTRS, CAT_NAMES, CAT_TYPE, CATEGORIES, GROUP_NAMES,
-                      GROUP_PROP, KEYWORDS, N_ATTRS, PARENTS5, PARENTS10, SHOP_GENERAL,
-                      SHOP_SPECIAL, STYLES)
+                      GROUP_PROP, KEYWORDS, N_ATTRS, PARENTS5, PARENTS10, STYLES)
 from .plan import POSE_NAMES, SIZES, make_items, make_shots, render_spec, split_items
 from .render import render_shot
 from .styles import jd_partition, sample_jd_styles
@@ -37,9 +37,12 @@ def _folder(it):
 
 
 def _render_job(spec):
-    img, lms, bbox = render_shot(spec)
+    if spec["kind"] == "shopping":  # paper 004's subset: also the true part boxes
+        img, lms, bbox, parts = render_shot(spec, parts=True)
+    else:
+        (img, lms, bbox), parts = render_shot(spec), None
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, spec["quality"]])
-    return buf.tobytes(), lms, bbox
+    return buf.tobytes(), lms, bbox, parts
 
 
 def _put(out, rels, data):
@@ -151,13 +154,18 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     ecl_obs, ecl_prob = L.eclothing_labels(rng, ecl_truth, missing_rate, wrong_label_rate)
     ratio_cp = L.ratio_subset(rng, ecl_truth, "Coat", "Pantsuit", wrong_label_rate)
     ratio_ss = L.ratio_subset(rng, ecl_truth, "Length of Sleeve", "Sleeve", wrong_label_rate)
-    shp_obs = [L.noisy_shopping(rng, L.shopping_truth(items[shot_of[k]["item"]]),
-                                dict(L.SHOP_VALUES, category=[c.lower() for c in CAT_NAMES],
-                                     color=list(KEYWORDS["Color"])),
-                                missing_rate, wrong_label_rate) for k, _ in shp_rows]
+    shopping.repeat_legacy_draws(rng, [items[shot_of[k]["item"]] for k, _ in shp_rows], missing_rate,
+                                 wrong_label_rate)
+    shp_rows_all, shp_specs = shopping.plan_subset(
+        seed, [(r, items[shot_of[k]["item"]], shp_split[shot_of[k]["item"]]) for k, r in shp_rows],
+        missing_rate, wrong_label_rate, len(shots), S)
+    shp_name = {k: r for k, r in shp_rows}
 
     # ---------------------------------------------------------------- render
-    specs = [render_spec(s, items) for s in shots]
+    specs = [render_spec(s, items) for s in shots] + shp_specs
+    dest = [paths[s["index"]] for s in shots] + \
+        [[f"Shopping100k/{r['name']}"] for r in shp_rows_all[len(shp_rows):]]
+    shp_parts = {}
     results = {}
     workers = workers or os.cpu_count() or 1
     it_ = None
@@ -175,9 +183,11 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     if progress and tqdm is not None:
         it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img")
     try:
-        for s, (data, lms, bbox) in zip(shots, it_):
-            _put(out, paths[s["index"]], data)
-            results[s["index"]] = (lms, bbox)
+        for spec, rels, (data, lms, bbox, parts) in zip(specs, dest, it_):
+            _put(out, rels, data)
+            results[spec["index"]] = (lms, bbox)
+            if parts is not None:
+                shp_parts[shp_name.get(spec["index"]) or rels[0][len("Shopping100k/"):]] = parts
     finally:
         if pool is not None:
             pool.close()
@@ -299,18 +309,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
                 [kwline(ecl_rows[j][1], ratio_ss[j]) for j in sorted(ratio_ss)])
 
     # ---------------------------------------------------------------- Shopping100k
-    cols = SHOP_GENERAL + SHOP_SPECIAL
-    write_lines(f"{out}/Shopping100k/labels.csv",
-                ["image," + ",".join(cols)] +
-                [r + "," + ",".join(shp_obs[j][c] for c in cols)
-                 for j, (k, r) in enumerate(shp_rows)])
-    write_lines(f"{out}/Shopping100k/partition.csv", ["image,split"] +
-                [f"{r},{shp_split[shot_of[k]['item']]}" for k, r in shp_rows])
-    vals = dict(L.SHOP_VALUES, category=[c.lower() for c in CAT_NAMES],
-                color=list(KEYWORDS["Color"]))
-    write_lines(f"{out}/Shopping100k/attribute_groups.csv", ["group,kind,values"] +
-                [f"{c},{'general' if c in SHOP_GENERAL else 'special'},{'|'.join(vals[c])}"
-                 for c in cols])
+    shopping.write_subset(out, shp_rows_all, shp_parts)
 
     # ---------------------------------------------------------------- ground truth (synthetic)
     t = f"{out}/_truth"
@@ -334,8 +333,8 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
         sum(len(cs_shop[i]) for i in cs_cons),
         "DeepFashion/Consumer-to-shop pairs": len(pair_rows),
         "JD": len(jd_lines), "JD test": len(test_lines), "eClothing": len(ecl_rows),
-        "Shopping100k": len(shp_rows),
-        "unique images": len(shots), "items": n_items,
+        "Shopping100k": len(shp_rows_all),
+        "unique images": len(specs), "items": n_items,
     }
     sheet = contact_sheet(out, items, shots, results, paths, S)
     # README.md last: its presence marks a complete wardrobe (see ensure)

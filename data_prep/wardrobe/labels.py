@@ -193,6 +193,9 @@ def with_compounds(vec, pairs):
 
 # ------------------------------------------------------------------------------ Shopping100k
 def shopping_truth(item):
+    """{group: value} of a Shopping100k-style row; "" where the group does not apply (collar,
+    neckline, sleeve length of a lower-body garment).  "none" is a value (no sport, no pocket, no
+    fastening), as the drawing shows it."""
     it = item["attrs"]
     t = it["type"]
     length = it["upper_len"] if t == 1 else (it["trouser_len"] if it["trouser_len"] != "none"
@@ -201,7 +204,7 @@ def shopping_truth(item):
         length = "long"
     return {
         "category": it["category"].lower(), "gender": it["gender"], "fabric": it["fabric"],
-        "fit": it["fit"], "length": length, "sport": it["sport"] if it["sport"] != "none" else "",
+        "fit": it["fit"], "length": length, "sport": it["sport"],
         "color": it["color"], "pattern": it["pattern"],
         "collar": (it["collar"] if it["collar"] != "none" else "collarless") if t != 2 else "",
         "neckline": it["neckline"] if t != 2 else "",
@@ -215,7 +218,7 @@ SHOP_VALUES = {
     "fabric": ["cotton", "denim", "knit", "leather", "chiffon", "lace", "satin", "sequin"],
     "fit": ["slim", "regular", "loose"],
     "length": ["cropped", "regular", "long", "short", "knee", "full", "mini", "midi", "maxi"],
-    "sport": ["running", "yoga", "football"],
+    "sport": ["none", "running", "yoga", "football"],
     "color": None, "pattern": ["solid", "stripe", "dot", "plaid", "floral", "graphic", "animal"],
     "collar": ["collarless", "pointed", "mandarin", "lapel", "hood", "turtle"],
     "neckline": ["crew", "v", "square", "scoop", "boat"],

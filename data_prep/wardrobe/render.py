@@ -1,7 +1,9 @@
 """OpenCV drawing of one photograph: figure canvas (body + garments, textures, details) warped into
 a shop / consumer / shopping scene, with occluders, zoom-in truncation and camera effects.
 
-``render_shot(spec)`` -> (BGR uint8 image, [(vis, x, y)] landmarks of the main garment, bbox).
+``render_shot(spec)`` -> (BGR uint8 image, [(vis, x, y)] landmarks of the main garment, bbox);
+``render_shot(spec, parts=True)`` adds the main garment's true part boxes in image pixels
+(``templates.part_regions`` through the camera transform; paper 004's part-extraction ground truth).
 Visibility: 0 visible, 1 occluded (by an occluder object or a garment layered on top),
 2 truncated (outside the frame; written as 0 0).  Everything random comes from ``spec`` seeds.
 """
@@ -9,7 +11,7 @@ import cv2
 import numpy as np
 
 from .catalog import COLORS
-from .templates import garment_geometry
+from .templates import garment_geometry, part_regions
 
 SKIN = [(150, 180, 225), (120, 160, 210), (90, 120, 170), (60, 90, 140)]
 
@@ -188,6 +190,9 @@ def paint_garment(canvas, it, geo, R, seed, rng, view):
         _fill(canvas, mask, shp, R, None)
     tex = texture_for(it, R, seed)
     if it["craft"] == "washed":
+        # the faded patches follow this shot's legs: draw them on a copy, never on the memoised
+        # texture (another shot of the item -- in this worker or not -- must not see them)
+        tex = tex.copy()
         lv = geo["levels"]
         for x in lv.get("leg_x", (0.45, 0.55)):
             cv2.ellipse(tex, (int(x * R), int(0.62 * R)), (int(0.03 * R), int(0.07 * R)), 0, 0,
@@ -463,8 +468,24 @@ def _background(S, kind, rng):
     return img
 
 
-def render_shot(spec):
-    """Render one photograph from a shot ``spec`` (see ``plan.make_shots``)."""
+def _boxes_through(M, R, regions):
+    """Figure-unit boxes -> image-pixel boxes (the bbox of the four transformed corners)."""
+    out = {}
+    for name, (x1, y1, x2, y2) in regions.items():
+        # elementwise, not a matrix product: no BLAS call (its thread pool and forked render
+        # workers do not mix)
+        xs = np.array([x1, x2, x1, x2], np.float64) * R
+        ys = np.array([y1, y1, y2, y2], np.float64) * R
+        px = M[0, 0] * xs + M[0, 1] * ys + M[0, 2]
+        py = M[1, 0] * xs + M[1, 1] * ys + M[1, 2]
+        out[name] = [round(float(px.min()), 2), round(float(py.min()), 2),
+                     round(float(px.max()), 2), round(float(py.max()), 2)]
+    return out
+
+
+def render_shot(spec, parts=False):
+    """Render one photograph from a shot ``spec`` (see ``plan.make_shots``); with ``parts`` also the
+    main garment's true part boxes (the drawing is the same either way)."""
     S = spec["size"]
     R = 2 * S
     rng = np.random.default_rng(spec["seed"])
@@ -560,4 +581,6 @@ def render_shot(spec):
         k = int(rng.choice([0, 3, 5]))
         if k:
             img = cv2.GaussianBlur(img, (k, k), 0)
+    if parts:
+        return img, out, bbox, _boxes_through(M, R, part_regions(it, geo_main))
     return img, out, bbox

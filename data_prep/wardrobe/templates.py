@@ -212,3 +212,55 @@ def is_trousers(cat):
 
 def is_skirt(cat):
     return cat in SKIRT_CATS
+
+
+# extents (figure units) of the collar decorations render.paint_garment draws around the neckline
+COLLAR_EXTENT = {"pointed": (0.02, 0.14, 0.19), "mandarin": (0.0, 0.125, 0.145),
+                 "turtle": (0.0, 0.105, 0.15), "lapel": (0.035, 0.145, 0.29)}
+HOOD_ELLIPSE = ((0.5, 0.095), (0.075, 0.08))  # the hood part of garment_geometry
+
+
+def part_regions(it, geo):
+    """True part boxes (x1, y1, x2, y2) in figure units of a front view, for paper 004's part
+    extraction: ``torso`` (the torso polygon), ``left_sleeve`` / ``right_sleeve`` (image left first;
+    absent when sleeveless), ``collar`` (neckline opening + collar decoration + hood), ``fastening``
+    (the centre strip where buttons / zips are drawn, neckline to the bodice's end), ``chest``
+    (between the armpits, from just above them to the waist or the hem).  {} for lower-body garments."""
+    if it["type"] == 2:
+        return {}
+    lv = geo["levels"]
+
+    def bb(pts):
+        pts = np.asarray(pts, float)
+        return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+    def ellipse_pts(c, ax):
+        return [(c[0] - ax[0], c[1] - ax[1]), (c[0] + ax[0], c[1] + ax[1])]
+
+    torso = [p for n, p in geo["parts"] if n == "torso"][0]
+    out = {"torso": bb(torso)}
+    sleeves = [p for n, p in geo["parts"] if n == "sleeve"]
+    if sleeves:
+        puffs = [p for n, p in geo["parts"] if n == "puff"]
+        for name, poly in zip(("left_sleeve", "right_sleeve"), sorted(sleeves, key=lambda p: p[:, 0].mean())):
+            pts = list(poly)
+            for _, c, ax in puffs:  # a puff belongs to the sleeve on its side
+                if (c[0] < 0.5) == (poly[:, 0].mean() < 0.5):
+                    pts += ellipse_pts(c, ax)
+            out[name] = bb(pts)
+    nw = lv["neck_w"]
+    pts = list(geo["neck"])
+    ext = COLLAR_EXTENT.get(it["collar"])
+    if ext is not None:
+        dx, y0, y1 = ext
+        pts += [(0.5 - nw - dx, y0), (0.5 + nw + dx, y1)]
+    if it["collar"] == "hood":
+        pts += ellipse_pts(*HOOD_ELLIPSE)
+    out["collar"] = bb(pts)
+    # the fastening strip as render.paint_garment draws buttons / zips (Peacoat: two button rows)
+    bottom = lv["hem_y"] if (it["type"] == 1 or it["category"] in ("Coat", "Kimono", "Robe", "Kaftan")) else WAIST_Y
+    half = 0.045 if it["category"] == "Peacoat" else 0.03
+    out["fastening"] = (0.5 - half, lv["neck_bottom"], 0.5 + half, bottom)
+    chest_half = 0.8 * lv["waist_w"]
+    out["chest"] = (0.5 - chest_half, ARMPIT_Y - 0.05, 0.5 + chest_half, min(WAIST_Y, lv["hem_y"]))
+    return out

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .layout import python_env
 from .results import write_json
@@ -42,6 +43,10 @@ class Stage:
     solver: str
     iterations: int
     weights: str | None = PREVIOUS
+    #: optional ``prepare(init_weights) -> weights``: run before a stage starts afresh (not when it
+    #: resumes from a .solverstate), e.g. to write values computed from the previous stage's model
+    #: into the initial weights (paper 004's AMNet memory); returns the caffemodel to start from
+    prepare: Callable | None = None
 
 
 @dataclass
@@ -111,10 +116,13 @@ def train_stage(exp, run_dir, stage, init, label):
     if state:
         cmd += ["--snapshot", state]
         print(f"{label}: resuming from {state}", flush=True)
-    elif init:
-        if not os.path.isfile(init):
+    else:
+        if init and not os.path.isfile(init):
             raise SystemExit(f"{label}: initial weights {init} do not exist")
-        cmd += ["--weights", init]
+        if stage.prepare is not None:
+            init = stage.prepare(init)
+        if init:
+            cmd += ["--weights", init]
     if exp.gpus:
         cmd += ["--gpu", ",".join(map(str, exp.gpus))]
     print(f"{label}: {stage.iterations} iterations from {init or 'the fillers'} (log {log_path})", flush=True)
