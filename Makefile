@@ -38,8 +38,8 @@ test: $(VENV_STAMP) ## the fast test suite (what CI runs)
 test-all: $(VENV_STAMP) ## every test, the slow ones included (GPU tests run where CUDA is present)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (../shared/caffe_reference)
-	$(PY) ../shared/caffe_reference/check.py --module fashioncaffe
+reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (tests/caffe_reference, recorded with real BVLC Caffe)
+	$(PY) tests/caffe_reference/check.py --module fashioncaffe
 
 -include mk/*.mk
 

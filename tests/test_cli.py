@@ -61,13 +61,24 @@ def test_train_writes_caffe_log_and_snapshots(tmp_path):
     assert [r["NumIters"] for r in test] == [0, 4, 8]
     assert {"acc", "loss"} <= set(test[0])
     assert train[-1]["LearningRate"] == pytest.approx(0.05)
-    parse_log.main([str(logf), str(tmp_path)])
-    assert (tmp_path / "train.log.train").read_text().startswith("NumIters,Seconds,LearningRate,loss")
-    assert (tmp_path / "train.log.test").exists()
+    out_dir = tmp_path / "new" / "dir"  # created when missing
+    parse_log.main([str(logf), str(out_dir)])
+    assert (out_dir / "train.log.train").read_text().startswith("NumIters,Seconds,LearningRate,loss")
+    assert (out_dir / "train.log.test").exists()
+    name, solver_loss = parse_log.parse_solver_loss(str(logf))
+    assert name == "tiny" and [it for it, _ in solver_loss][:5] == [0, 2, 4, 6, 8]
 
     import plot_training
 
-    png = plot_training.plot(str(logf), str(tmp_path / "curve.png"))
+    # training loss (to the last iteration), test losses and test accuracies each on their own panel
+    net, spec = plot_training.panels(str(logf))
+    assert net == "tiny"
+    assert [ylabel for _, ylabel, _ in spec] == ["training", "test loss", "test output"]
+    (train_x, _), = spec[0][2].values()
+    assert train_x[-1] == 8
+    assert list(spec[1][2]) == ["test loss"] and spec[1][2]["test loss"][0][:3] == [0, 4, 8]
+    assert list(spec[2][2]) == ["test acc"]
+    png = plot_training.plot(str(logf), str(tmp_path / "plots" / "curve.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
