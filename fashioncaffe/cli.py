@@ -99,7 +99,7 @@ def _fast_net(net, a):
 
     m = fastmodes.configure(precision=a.precision, compile=a.compile)
     fastmodes.apply(net, m)
-    log.info(f"Compute mode: {fastmodes.describe(m, net.device)}", "fastmodes.py:0")
+    log.info(f"Compute mode: {fastmodes.describe(m, net.device)}")
     return m
 
 
@@ -370,7 +370,7 @@ def _time(a):
             _whole_pass(net)
         sync()
         log.info("Per-layer times above are eager; the compiled net as a whole: "
-                 f"{log.fmt((time.perf_counter() - c0) * 1e3 / iters)} ms per forward-backward.", "fastmodes.py:0")
+                 f"{log.fmt((time.perf_counter() - c0) * 1e3 / iters)} ms per forward-backward.")
     log.info("*** Benchmark ends ***", "caffe.cpp:427")
     return 0
 
@@ -387,7 +387,7 @@ def _device_query(a):
     if not torch.cuda.is_available():
         log.info("No CUDA device is visible to PyTorch; fashioncaffe runs on the CPU "
                  f"({os.cpu_count()} logical cores, torch {torch.__version__}, "
-                 f"{torch.get_num_threads()} threads).", "common.cpp:0")
+                 f"{torch.get_num_threads()} threads).")
         return 0
     for g in parse_gpus(a.gpu):
         pr = torch.cuda.get_device_properties(g)
