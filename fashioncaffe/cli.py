@@ -149,9 +149,12 @@ def _train_args(p):
     _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
                                      "torchrun, local process i takes the i-th of them")
     _flag(p, "iterations", type=int, default=0, help="override max_iter")
-    _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
-    _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
-    _flag(p, "cpu_procs", type=int, default=0, help=argparse.SUPPRESS)  # data-parallel on CPU (gloo)
+    _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"],
+          help="what Ctrl-C does: stop (after a snapshot, as Caffe), snapshot and go on, or nothing")
+    _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"],
+          help="what SIGHUP does (default: snapshot and go on)")
+    _flag(p, "cpu_procs", type=int, default=0,
+          help="train data-parallel in N CPU processes (gloo), as --gpu 0,1 does on GPUs (default: one process)")
     _fast_flags(p)
 
 
@@ -198,9 +201,9 @@ def _train(a):
 # test
 def _net_args(p, iterations=50):
     _flag(p, "model", required=True, help="net prototxt")
-    _flag(p, "iterations", type=int, default=iterations)
-    _flag(p, "gpu", default="")
-    _flag(p, "level", type=int, default=0)
+    _flag(p, "iterations", type=int, default=iterations, help=f"batches to run (default {iterations})")
+    _flag(p, "gpu", default="", help="GPU id to run on (default: the CPU)")
+    _flag(p, "level", type=int, default=0, help="the NetState level (selects layers with min_level/max_level rules)")
     _flag(p, "stage", default="", help="comma-separated stages")
     _fast_flags(p)
 
@@ -253,7 +256,7 @@ def _test(a):
 # time
 def _time_args(p):
     _net_args(p)
-    _flag(p, "phase", default="TRAIN", choices=["TRAIN", "TEST"])
+    _flag(p, "phase", default="TRAIN", choices=["TRAIN", "TEST"], help="the net's phase to time (default TRAIN)")
 
 
 def _timed_pass(net, sync, fwd_t, bwd_t):
@@ -378,7 +381,7 @@ def _time(a):
 # ----------------------------------------------------------------------------------------------
 # device_query
 def _device_query_args(p):
-    _flag(p, "gpu", default="all")
+    _flag(p, "gpu", default="all", help="GPU id(s) to describe: 0, 0,1 or all (default)")
 
 
 def _device_query(a):
@@ -407,10 +410,26 @@ register_command("time", _time_args, _time, help="benchmark per-layer forward/ba
 register_command("device_query", _device_query_args, _device_query, help="show CUDA device diagnostics")
 
 
+def _version_text():
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    parts = []
+    for dist in ("torch", "onnxruntime"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    return f"fashioncaffe {__version__} ({', '.join(parts)})"
+
+
 def build_parser():
     _discover()
     parser = argparse.ArgumentParser(prog="fashioncaffe", description="Caffe's command-line tool on the "
                                      "fashioncaffe engine.")
+    parser.add_argument("--version", action="version", version=_version_text(),
+                        help="print fashioncaffe's version (and torch's, onnxruntime's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_args, _run, help_) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)

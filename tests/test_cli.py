@@ -152,3 +152,33 @@ def test_a_command_plugin_that_fails_to_import_is_a_clear_error(monkeypatch, cap
     err = capsys.readouterr().err
     assert "'broken'" in err and "broken-pkg" in err and "No module named 'broken_pkg'" in err
     assert "Traceback" not in err
+
+
+def test_every_command_option_has_help_text():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    missing = []
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.dest == "help":
+                continue
+            if not action.help or action.help == "==SUPPRESS==":
+                missing.append(f"fashioncaffe {name} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == [], missing
+
+
+def test_version_and_a_refused_backend(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert re.match(r"fashioncaffe \d+\.\d+\.\d+ \(torch ", capsys.readouterr().out)
+    for tool in ("compute_image_mean", "convert_imageset"):
+        args = ["some_db"] if tool == "compute_image_mean" else ["root", "list.txt", "db"]
+        assert cli.main([tool, *args, "-backend", "LEVELDB"]) == 2  # BVLC's spelling, refused by name
+        assert "LMDB only" in capsys.readouterr().err
+
+
+def test_log_lines_without_a_caffe_source_name_their_python_caller(capsys):
+    logging_caffe.info("no Caffe counterpart")
+    line = capsys.readouterr().err.strip()
+    assert GLOG.match(line + " ") and re.search(r" test_cli\.py:\d+\] no Caffe counterpart$", line), line

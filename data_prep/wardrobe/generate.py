@@ -153,10 +153,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     results = {}
     workers = workers or os.cpu_count() or 1
     it_ = None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
+    from tqdm import tqdm
     if workers > 1:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         pool = ctx.Pool(workers)
@@ -164,7 +161,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     else:
         pool = None
         it_ = map(_render_job, specs)
-    if progress and tqdm is not None:
+    if progress:
         it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img")
     try:
         for s, (data, lms, bbox) in zip(shots, it_):

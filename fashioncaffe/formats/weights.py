@@ -80,14 +80,19 @@ def _owners(net):
     return {id(spec[0]): spec[3] for spec in net.param_specs}
 
 
-def apply_weight_source(net, source: _Source) -> None:
-    """Copy a read weights file into ``net`` with Caffe's matching rules."""
+def apply_weight_source(net, source: _Source, ignored=None) -> None:
+    """Copy a read weights file into ``net`` with Caffe's matching rules.  Source layers the net does
+    not have are logged one by one, as Caffe does, or appended to the list ``ignored`` when given (for
+    a caller that reports them in one line)."""
     index = {name: i for i, name in enumerate(net.layer_names)}
     owners = _owners(net)
     for name, blobs in source.layers:
         idx = index.get(name)
         if idx is None:
-            log.info(f"Ignoring source layer {name}", "net.cpp:1072")
+            if ignored is None:
+                log.info(f"Ignoring source layer {name}", "net.cpp:1072")
+            else:
+                ignored.append(name)
             continue
         targets = net.engine_layers[idx].blobs
         if source.hdf5:
@@ -115,9 +120,10 @@ def apply_weight_source(net, source: _Source) -> None:
                 t.copy_(src)
 
 
-def copy_weights_into(net, path) -> None:
-    """``net.copy_from(path)``: copy weights by layer name from a .caffemodel or .caffemodel.h5."""
-    apply_weight_source(net, read_weight_source(path))
+def copy_weights_into(net, path, ignored=None) -> None:
+    """``net.copy_from(path)``: copy weights by layer name from a .caffemodel or .caffemodel.h5
+    (``ignored``: see :func:`apply_weight_source`)."""
+    apply_weight_source(net, read_weight_source(path), ignored)
 
 
 def _blob_arrays(blob, diff):
