@@ -121,26 +121,55 @@ def _landmark_note(res):
 
 
 def compact_lines(res, members, top_k=5, labels=None):
-    """Two or three lines for one image: its headline, its ground truth, its landmarks."""
+    """A few lines for one image.  Without ground truth: the headline (category, then the most
+    confident attribute groups) and the landmarks.  With it: one row per category output and attribute
+    group the image is labelled in, the top-1 prediction marked ✓ or shown beside the true label."""
     if not res.get("ok"):
         return [f"{res['image']}: ERROR {_error_text(res)}"]
-    have = set(labels or [])
+    if labels is not None:
+        return _lines_with_truth(res, members, labels)
     cats, attrs = [], []
     for group, label, score, name in headline(res, top_k):
-        mark = (" ✓" if label in have else "") if labels is not None else ""
-        text = f"{group + ': ' if group else ''}{label} {score:.2f}{mark}"
+        text = f"{group + ': ' if group else ''}{label} {score:.2f}"
         (cats if group is None and _kind(res, name) == "category" else attrs).append(text)
     lines = [res["image"]]
     if cats:
         lines.append("  category:   " + ", ".join(cats))
     if attrs:
         lines.append("  attributes: " + ", ".join(attrs))
-    if not cats and not attrs:
+    if not cats and not attrs and not _landmark_note(res):
         lines.append("  (no labelled outputs; --verbose lists the raw ones)")
-    if labels is not None:
-        right, annotated = group_hits(res, labels, members)
-        tail = f"  (top-1 right in {right} of {annotated} annotated groups)" if annotated else ""
-        lines.append("  truth:      " + (", ".join(labels) or "(no labels)") + tail)
+    lines += [f"  {n}" for n in _landmark_note(res)]
+    return lines
+
+
+def _lines_with_truth(res, members, labels):
+    have = set(labels)
+    rows, covered = [], set()
+    for name, o in res["outputs"].items():
+        if o["kind"] == "category" and o.get("top"):
+            parts = [(None, o["top"][0], members.get((name, None), set()))]
+        elif o["kind"] == "attributes" and "groups" in o:
+            parts = [(g["group"], g["top"][0], members.get((name, g["group"]), set())) for g in o["groups"]]
+        else:
+            continue
+        for group, top, member in parts:
+            true = [lab for lab in labels if lab in member]
+            if not true:
+                continue
+            covered.update(true)
+            ok = top["label"] in have
+            rows.append((group or "category", f"{top['label']} {top['score']:.2f}",
+                         "✓" if ok else "✗ truth: " + ", ".join(true)))
+    right, annotated = group_hits(res, labels, members)
+    head = res["image"] + (f"   top-1 right in {right} of {annotated} labelled group(s)" if annotated else
+                           "   (none of its labels is one the model predicts)")
+    width = max([len(g) for g, _, _ in rows] + [8])
+    pred_w = max([len(p) for _, p, _ in rows] + [8])
+    lines = [head] + [f"  {g:<{width}}  {p:<{pred_w}}  {v}" for g, p, v in rows]
+    other = [lab for lab in labels if lab not in covered]
+    if other:
+        lines.append(f"  {'':<{width}}  (labels no output predicts: {', '.join(other)})")
     lines += [f"  {n}" for n in _landmark_note(res)]
     return lines
 

@@ -159,10 +159,14 @@ def test_cli_compact_text_with_truth_csv_and_drawings(exported, capsys, tmp_path
     text = capsys.readouterr().out
     assert rc == 1
     lines = text.splitlines()
-    assert len(lines) <= 5 * 3 + 1 + 3  # a few lines per image (not one per label), the summary
-    blocks = text.split(str(imgs / "img0.png"))[1]
-    assert "category:" in blocks and "attributes:" in blocks and "truth:      coat, red, long" in blocks
-    assert "annotated groups" in blocks and "landmarks" in blocks
+    assert len(lines) <= 5 * 3 + 1 + 3  # a few lines per image (not one per label or output), the summary
+    block = text.split(str(imgs / "img0.png"))[1].split(str(imgs / "img1.png"))[0].splitlines()
+    assert "top-1 right in" in block[0] and "of 3 labelled group(s)" in block[0]
+    rows = {line.split()[0]: line for line in block[1:] if line.strip()}
+    assert set(rows) >= {"category", "color", "length", "fc_landmark:"}  # the groups img0 is labelled in
+    assert "pattern" not in rows
+    for group, true in (("category", "coat"), ("color", "red"), ("length", "long")):
+        assert rows[group].rstrip().endswith("✓") or rows[group].rstrip().endswith(f"truth: {true}"), rows[group]
     assert "ground truth known for 2 image(s)" in text
     broken = str(imgs / "broken.jpg")
     assert [line.count(broken) for line in lines if "broken.jpg" in line] == [1, 1]  # the listing, the summary
