@@ -297,6 +297,44 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
     return written
 
 
+def read_companion(split_dir, name):
+    """(keys, N × K float32 rows) of the companion ``<split_dir>/<name>_lmdb``, in key order."""
+    from fashioncaffe.formats.lmdb_datum import DatumReader
+
+    path = os.path.join(split_dir, f"{name}_lmdb")
+    if not os.path.isdir(path):
+        raise fail(f"{path}: no such companion LMDB (the split has {sorted(_companion_names(split_dir))}).")
+    r = DatumReader(path)
+    rows = [np.asarray(r.datum(i).float_data, np.float32) for i in range(len(r))]
+    return list(r.keys), (np.stack(rows) if rows else np.zeros((0, 0), np.float32))
+
+
+def _companion_names(split_dir):
+    return [d[:-5] for d in os.listdir(split_dir) if d.endswith("_lmdb") and d != "images_lmdb"] \
+        if os.path.isdir(split_dir) else []
+
+
+def write_companion(split_dir, name, keys, rows, spec):
+    """Add the companion ``<split_dir>/<name>_lmdb`` (float_data Datums under ``keys``, which must be
+    the split's image keys) and record ``spec`` (K, names, encoding, …) in meta.json; replaces an
+    older one of that name."""
+    from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, float_datum
+
+    image_keys = list(DatumReader(os.path.join(split_dir, "images_lmdb")).keys)
+    if list(keys) != image_keys:
+        raise fail(f"{split_dir}: the keys given for companion '{name}' are not the split's image keys "
+                   f"({len(keys)} keys vs {len(image_keys)} images).")
+    rows = np.asarray(rows, np.float32)
+    with DatumWriter(os.path.join(split_dir, f"{name}_lmdb"), overwrite=True) as w:
+        for k, row in zip(keys, rows):
+            w.put(k, float_datum(row))
+    meta_path = os.path.join(split_dir, "meta.json")
+    meta = json.load(open(meta_path, encoding="utf-8")) if os.path.isfile(meta_path) else {}
+    meta.setdefault("companions", {})[name] = dict(spec, K=int(rows.shape[1]), lmdb=f"{name}_lmdb")
+    with open(meta_path, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
+
+
 def base_parser(prog, description):
     ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--root", required=True, help="the dataset folder as published (or as the wardrobe writes it)")

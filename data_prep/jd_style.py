@@ -22,6 +22,16 @@ STYLES = ["Sports", "Casual", "Office lady", "Japanese", "Korean", "Western", "B
           "Lady", "Minimalist", "Natural", "Punk", "Ethnic"]
 
 
+def conditional_probability(labels):
+    """P(A|B) = N(A ∩ B) / N(B) over multi-hot style rows (paper 003, eq. 1), as a matrix whose entry
+    [a, b] is P(style a | style b); NaN in column b when style b never occurs."""
+    lab = np.asarray(labels, np.float64)
+    both = lab.T @ lab
+    nb = lab.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(nb[None, :] > 0, both / nb[None, :], np.nan)
+
+
 def _image(root, image_id, filename=None):
     names = [filename] if filename else []
     names += [f"{image_id}{e}" for e in (".jpg", ".jpeg", ".png")]

@@ -40,6 +40,8 @@ def __getattr__(name):
         return getattr(_lazy("solvers"), name)
     if name == "params":
         return _lazy("net_spec").params
+    if name == "python_batches":  # the data workers for Python data layers (BVLC Caffe has no such name)
+        return _lazy("data_pipeline.python_batches")
     if name == "draw":
         raise AttributeError("caffe.draw (graphviz drawing) is not provided by fashioncaffe")
     raise AttributeError(f"module 'fashioncaffe' has no attribute '{name}'")

@@ -238,6 +238,13 @@ class PythonLayer(EngineLayer):
             return [torch.empty(s, device="meta") for s in self.reshape([tuple(b.shape) for b in bottoms])]
         return list(_NumpyPath.apply(self, *bottoms))
 
+    def resume_at(self, batch: int) -> None:
+        """A restored solver's data position, forwarded to a Python data layer that defines
+        ``resume_at(batch)`` (see ``fashioncaffe.data_pipeline.python_batches``); others ignore it."""
+        fn = getattr(self.obj, "resume_at", None)
+        if callable(fn):
+            fn(int(batch))
+
     # -- host execution -------------------------------------------------------------------------
     def _host_forward(self, bottoms):
         for blob, t in zip(self._bottom_blobs, bottoms):

@@ -77,4 +77,20 @@ CASES = [
     LayerCase("triplet_loss_unnormalized_batch", "layers.triplet_loss", "TripletRankingLoss",
               bottoms=lambda r: _triplet_bottoms(r)[:3], n_top=1,
               param={"margin": 1.0, "normalize": False, "normalization": "BATCH_SIZE"}),
+    # paper 002: uncertainty weighting of task losses (learned log-variances, optional log_var top)
+    LayerCase("uncertainty_two_tasks", "layers.uncertainty_weighting", "UncertaintyWeighting",
+              bottoms=lambda r: [np.float64(v) for v in r.uniform(0.2, 3.0, size=2)], n_top=2,
+              param={"init": [0.3, -0.5]}),
+    LayerCase("uncertainty_kendall_regression_factor", "layers.uncertainty_weighting", "UncertaintyWeighting",
+              bottoms=lambda r: [r.uniform(0, 2, size=(3,)), r.uniform(0, 2, size=())], n_top=1,
+              param={"init": 0.2, "factor": [0.5, 1.0]}, propagate_down=(True, False)),
 ]
+
+# Data layers read an LMDB rather than bottoms, so the generic forward/backward comparison does not fit
+# them; each is driven through BVLC's calling conventions (BlobVector tops, serial forward) against
+# the engine in its own test, named here.
+DATA_LAYERS_COVERED_ELSEWHERE = {
+    ("layers.style_data", "StyleData"):
+        "tests/test_paper003_data.py::test_same_batches_in_bvlc_and_in_the_engine_whatever_the_workers",
+}
+

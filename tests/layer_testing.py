@@ -1,7 +1,9 @@
 """Helpers the layer tests share: build one engine layer from LayerParameter text, check its gradients
 by finite differences, replay a BVLC Caffe reference case through check.py, and stand-ins for what
 BVLC Caffe hands a pycaffe Python layer (:class:`FBlob`, :data:`BlobVector`, :data:`BoolVector`,
-:class:`BVLCCalls`) to drive our layers' numpy path as BVLC does."""
+:class:`BVLCCalls`) to drive our layers' numpy path as BVLC does, and the top-level modules a layer file imports
+(what a BVLC Caffe install must provide)."""
+import ast
 import os
 
 import numpy as np
@@ -207,3 +209,14 @@ class BVLCCalls:
     def backward(self, top, propagate_down, bottom):
         pd = propagate_down if isinstance(propagate_down, BoolVec) else BoolVector(propagate_down)
         return self.layer.backward(self._blobs(top), pd, self._blobs(bottom))
+
+
+def top_level_imports(path):
+    """Top-level module names ``path`` imports (relative imports of sibling modules left out)."""
+    tops = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            tops.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            tops.add((node.module or "").split(".")[0])
+    return tops

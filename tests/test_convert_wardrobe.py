@@ -133,7 +133,9 @@ def test_jd(wardrobe, converted):
     n = len(_tab_rows(d / "train.txt"))
     folds = [ln.split(",")[0] for ln in (d / "folds.txt").read_text().splitlines() if ln.strip()]
     n_val = folds.count("0")
-    _check_common(converted["jd"], {"train": n - n_val, "val": n_val}, ["styles"])
+    n_test = len(_tab_rows(d / "test.txt"))
+    assert n_test > 0
+    _check_common(converted["jd"], {"train": n - n_val, "val": n_val, "test": n_test}, ["styles"])
 
 
 def test_shopping100k(wardrobe, converted):

@@ -28,7 +28,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from bvlc_harness import assert_same_numbers, run_engine, run_standin  # noqa: E402
-from bvlc_layer_cases import CASES  # noqa: E402
+from bvlc_layer_cases import CASES, DATA_LAYERS_COVERED_ELSEWHERE  # noqa: E402
 from layer_testing import BlobVector, BoolVector, FBlob, IntVec  # noqa: E402
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bvlc_real_runner.py")
@@ -103,11 +103,14 @@ def _custom_layer_classes():
 def test_every_custom_layer_has_a_bvlc_case():
     classes = _custom_layer_classes()
     assert ("layers.gamma_task", "GammaTaskWeighting") in classes   # the discovery itself works
-    covered = {(c.module, c.layer) for c in CASES}
+    covered = {(c.module, c.layer) for c in CASES} | set(DATA_LAYERS_COVERED_ELSEWHERE)
     missing = [f"{m}.{c}" for m, c in classes if (m, c) not in covered]
     assert not missing, (f"custom layers without a BVLC case: {', '.join(missing)} -- add a LayerCase for each "
                          "to tests/bvlc_layer_cases.py (see its docstring)")
     assert len({c.id for c in CASES}) == len(CASES)
+    for (module, layer), test in DATA_LAYERS_COVERED_ELSEWHERE.items():
+        path, _, name = test.partition("::")
+        assert f"def {name}(" in open(os.path.join(ROOT, path)).read(), f"{module}.{layer}: {test} does not exist"
 
 
 # ---------------------------------------------------------------------------------------------
