@@ -42,7 +42,7 @@ reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (tests/caffe_r
 	$(PY) tests/caffe_reference/check.py --module fashioncaffe
 
 clean: ## delete everything the targets generated (runs/: data, trainings, tables, demo) and Python caches; keeps .venv
-	rm -rf runs build dist .pytest_cache *.egg-info
+	rm -rf runs build dist .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean ## clean, and delete the virtual environment (.venv) too
