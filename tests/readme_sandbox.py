@@ -73,7 +73,7 @@ def build(folder, repo_root):
     with open(os.path.join(folder, "list.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     quiet = lambda m: None  # noqa: E731
-    convert_imageset(folder, os.path.join(folder, "list.txt"), os.path.join(folder, "train_lmdb"), 32, 32,
+    convert_imageset(folder + os.sep, os.path.join(folder, "list.txt"), os.path.join(folder, "train_lmdb"), 32, 32,
                      progress=False, workers=1, log=quiet)
     compute_image_mean(os.path.join(folder, "train_lmdb"), os.path.join(folder, "mean.binaryproto"), workers=1,
                        progress=False, log=quiet)
@@ -86,7 +86,7 @@ def build(folder, repo_root):
                    "images": {"resize": 32}, "mean_file": "mean.binaryproto"}, f)
     here = os.getcwd()
     os.chdir(folder)
-    logging_caffe.set_min_level(2)
+    logging_caffe.set_stderr(False)  # the log goes to train.log only
     try:
         assert cli.main(["train", "--solver", "solver.prototxt", "--log_file", "train.log"]) == 0
         deploy, _, _ = derive_deploy(parse_net_text(TRAIN_VAL), base_dir=folder)
@@ -99,7 +99,7 @@ def build(folder, repo_root):
         assert cli.main(["export", "--model", "train_val.prototxt", "--from-train-val", "--weights", "W.caffemodel",
                          "-o", "model.onnx", "--labels", "meta.json"]) == 0
     finally:
-        logging_caffe.set_min_level(0)
+        logging_caffe.set_stderr(True)
         os.chdir(here)
     os.symlink(os.path.join(repo_root, "tools"), os.path.join(folder, "tools"))
     os.symlink(sys.prefix, os.path.join(folder, ".venv"))

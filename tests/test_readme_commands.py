@@ -31,10 +31,59 @@ import readme_sandbox  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 README = os.path.join(ROOT, "README.md")
-PROGRAMS = r"(?:make|\.venv/bin/\S+|python3?|fashioncaffe|torchrun)"
+PROGRAMS = r"(?:make|\.venv/bin/[^\s`]+|python3?|fashioncaffe|torchrun)"
 
-MINUTES = "takes minutes"
+SANDBOX, REPO = ("sandbox", 300), ("repo", 300)
+SLOW_REPO = ("repo-slow", 900)  # run by `make test-all` (marked slow)
 COMMANDS = {
+    # -- Two commands
+    "make demo": ("skip", "trains for minutes; tests/test_demo.py runs the same chain at SCALE=ci (slow suite)"),
+    "make test": ("skip", "the test suite itself"),
+    "make install": ("skip", "creates the environment every other command uses (done once, by any target)"),
+    'make install TORCH_SPEC="torch==X --index-url <wheel index>"': ("skip", "installs torch from a wheel index"),
+    "make help": REPO,
+    # -- the engine's command line
+    ".venv/bin/fashioncaffe train --solver solver.prototxt [--weights W.caffemodel | --snapshot S.solverstate] "
+    "[--gpu 0|0,1|all]": SANDBOX,
+    ".venv/bin/fashioncaffe test --model train_val.prototxt --weights W.caffemodel --iterations 50": SANDBOX,
+    ".venv/bin/fashioncaffe time --model deploy.prototxt --iterations 10": SANDBOX,
+    ".venv/bin/fashioncaffe device_query": SANDBOX,
+    ".venv/bin/fashioncaffe pycaffe my_pycaffe_script.py args…": SANDBOX,
+    ".venv/bin/fashioncaffe --help": SANDBOX,
+    ".venv/bin/python tools/parse_log.py train.log out_dir/": SANDBOX,
+    ".venv/bin/python tools/plot_training.py train.log curve.png": SANDBOX,
+    "fashioncaffe train": ("skip", "prose naming the command (its full form is in the block above)"),
+    "torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST0:29500 --rdzv-id run1 -m "
+    "fashioncaffe train --solver solver.prototxt --gpu all": ("skip", "two machines with four GPUs each; "
+                                                             "tests/test_multinode.py runs torchrun as two loopback "
+                                                             "nodes"),
+    ".venv/bin/python -m tools.local_nodes --nnodes 2 -- -m fashioncaffe train --solver S":
+        ("skip", "S is any solver; tests/test_multinode.py runs exactly this"),
+    # -- ONNX
+    ".venv/bin/fashioncaffe export --from-train-val --model train_val.prototxt --weights W.caffemodel -o model.onnx "
+    "[--labels meta.json]": SANDBOX,
+    ".venv/bin/fashioncaffe export --model deploy.prototxt --train-val train_val.prototxt --weights W.caffemodel -o "
+    "model.onnx [--labels meta.json]": SANDBOX,
+    ".venv/bin/fashioncaffe infer --onnx model.onnx image.jpg images_dir/ [--truth labels.txt] [--draw drawn/] "
+    "[--csv | --json]": SANDBOX,
+    # -- faithful to Caffe
+    "make reference": SLOW_REPO,
+    # -- data
+    "make paper001-table2 DATA=/data/DeepFashion SCALE=full GPU=0,1": ("skip", "the DeepFashion dataset and GPUs"),
+    "make data DATA=<path>": ("skip", "<path>: a dataset folder"),
+    "make data": ("skip", "every converter on a generated wardrobe: minutes; tests/test_convert_wardrobe.py runs the "
+                          "converters on a small wardrobe"),
+    "make wardrobe": ("skip", "draws about 2,000 images; tests/test_wardrobe.py generates a small one"),
+    ".venv/bin/python -m data_prep.deepfashion_category --root DIR --out DIR [--resize 256] [--bbox-crop]":
+        ("skip", "DIR: a DeepFashion folder; tests/test_convert_wardrobe.py runs it on the wardrobe's"),
+    # -- benchmarks and the GPU check
+    ".venv/bin/python tools/benchmark.py --net all": ("skip", "a benchmark (minutes); ratios, never asserted"),
+    ".venv/bin/python tools/benchmark.py --net resnet50 --device cuda --modes fp32,bf16,bf16+cl,bf16+compile":
+        ("skip", "a CUDA GPU"),
+    ".venv/bin/python tools/benchmark_data.py": ("skip", "a benchmark (minutes); ratios, never asserted"),
+    ".venv/bin/python tools/benchmark_onnx.py": ("skip", "a benchmark (minutes); ratios, never asserted"),
+    "make gpu-check": ("skip", "a CUDA GPU"),
+    "make gpu-check DRY=1": ("skip", "every part at tiny sizes: minutes; tests/test_gpu_check.py runs the dry mode"),
 }
 
 
@@ -98,10 +147,11 @@ def _run(command, cwd, timeout):
                           timeout=timeout)
 
 
-RUN = [(c, where, arg) for c, (where, arg) in COMMANDS.items() if where in ("repo", "sandbox")]
+RUN = [pytest.param(c, where.split("-")[0], arg, id=c[:70], marks=[pytest.mark.slow] if where.endswith("-slow") else [])
+       for c, (where, arg) in COMMANDS.items() if where != "skip"]
 
 
-@pytest.mark.parametrize("command,where,timeout", RUN, ids=[c[:60] for c, _, _ in RUN])
+@pytest.mark.parametrize("command,where,timeout", RUN)
 def test_readme_command_runs_as_written(command, where, timeout, sandbox):
     cmd = runnable(command)
     if where == "repo" and cmd.startswith("make "):
