@@ -182,3 +182,32 @@ def test_log_lines_without_a_caffe_source_name_their_python_caller(capsys):
     logging_caffe.info("no Caffe counterpart")
     line = capsys.readouterr().err.strip()
     assert GLOG.match(line + " ") and re.search(r" test_cli\.py:\d+\] no Caffe counterpart$", line), line
+
+
+SCRIPTS = ["data_prep.deepfashion_category", "data_prep.deepfashion_inshop", "data_prep.consumer_to_shop",
+           "data_prep.jd_style", "data_prep.shopping100k", "data_prep.eclothing", "data_prep.wardrobe.__main__",
+           "tools.demo", "tools.parse_log", "tools.plot_training", "tools.benchmark", "tools.benchmark_data",
+           "tools.benchmark_onnx", "tools.local_nodes"]
+
+
+@pytest.mark.parametrize("module", SCRIPTS)
+def test_every_script_option_has_help_text(module, monkeypatch):
+    """The converters' and tools' options say what they do (``--_x`` flags are internal and hidden)."""
+    import argparse
+    import importlib
+
+    class Parsed(Exception):
+        pass
+
+    def capture(self, args=None, namespace=None):
+        raise Parsed(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", capture)
+    monkeypatch.syspath_prepend(ROOT)
+    with pytest.raises(Parsed) as got:
+        importlib.import_module(module).main([])
+    parser = got.value.args[0]
+    missing = [a.option_strings or a.dest for a in parser._actions
+               if a.dest != "help" and not a.dest.startswith("_") and (not a.help or a.help == argparse.SUPPRESS)]
+    assert missing == [], f"{module}: options without help: {missing}"
