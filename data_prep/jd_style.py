@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from .common import BadRows, Record, base_parser, common_meta, find_file, finish, run_main, write_split
+from .common import BadRows, Record, base_parser, common_meta, find_file, finish, open_text, run_main, write_split
 
 STYLES = ["Sports", "Casual", "Office lady", "Japanese", "Korean", "Western", "British", "Girl",
           "Lady", "Minimalist", "Natural", "Punk", "Ethnic"]
@@ -45,7 +45,7 @@ def _image(root, image_id, filename=None):
 
 def read_rows(path, bad, need_labels=True):
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -71,7 +71,7 @@ def read_rows(path, bad, need_labels=True):
 
 def read_folds(path, bad):
     folds = {}
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

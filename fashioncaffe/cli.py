@@ -148,7 +148,7 @@ def _train_args(p):
     _flag(p, "snapshot", default="", help=".solverstate to resume from")
     _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
                                      "torchrun, local process i takes the i-th of them")
-    _flag(p, "iterations", type=int, default=0, help="override max_iter")
+    _flag(p, "iterations", type=int, default=None, help="override max_iter")
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"],
           help="what Ctrl-C does: stop (after a snapshot, as Caffe), snapshot and go on, or nothing")
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"],
@@ -199,9 +199,20 @@ def _train(a):
 
 # ----------------------------------------------------------------------------------------------
 # test
+def _positive_int(text):
+    """argparse type of a count that must be >= 1 (BVLC's tool divides by it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1 (the averages divide by it)")
+    return value
+
+
 def _net_args(p, iterations=50):
     _flag(p, "model", required=True, help="net prototxt")
-    _flag(p, "iterations", type=int, default=iterations, help=f"batches to run (default {iterations})")
+    _flag(p, "iterations", type=_positive_int, default=iterations, help=f"batches to run (default {iterations})")
     _flag(p, "gpu", default="", help="GPU id to run on (default: the CPU)")
     _flag(p, "level", type=int, default=0, help="the NetState level (selects layers with min_level/max_level rules)")
     _flag(p, "stage", default="", help="comma-separated stages")

@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from .errors import FashionCaffeError, fail
+from .forking import one_opencv_thread, opencv_pool_paused
 
 __all__ = ["read_image_to_datum", "convert_imageset", "compute_image_mean", "main_convert_imageset",
            "main_compute_image_mean", "gflags_argv"]
@@ -113,16 +114,8 @@ def _pool(workers):
 
     if workers <= 1:
         return None
-    return mp.get_context("fork").Pool(workers, initializer=_init_worker)
-
-
-def _init_worker():
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:
-        pass
+    with opencv_pool_paused():
+        return mp.get_context("fork").Pool(workers, initializer=one_opencv_thread)
 
 
 def _convert_one(job):
@@ -188,6 +181,17 @@ def convert_imageset(root, list_file, db, resize_height=0, resize_width=0, shuff
         if pool:
             pool.terminate()
     log(f"Processed {count} files.")
+    if count == 0:
+        # BVLC exits 0 here with an empty database; nothing was converted, so say so and leave none behind
+        import shutil
+
+        shutil.rmtree(db, ignore_errors=True)
+        raise fail(f"convert_imageset: none of the {len(lines)} images listed in {list_file} could be read (the "
+                   f"first failure is above; paths are root_folder '{root}' + the listed name). No database was "
+                   f"written to {db}.")
+    if count < len(lines):
+        log(f"Warning: {len(lines) - count} of the {len(lines)} listed images could not be read and are not in {db} "
+            "(see the messages above).")
     return count
 
 

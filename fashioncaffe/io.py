@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import fail
+from .formats.opencv_errors import opencv_decoding
 from .formats.blobproto import (array_to_blobproto, arraylist_to_blobprotovector_str,  # noqa: F401 (pycaffe API)
                                 blobproto_to_array, blobprotovector_str_to_arraylist)
 from .proto import caffe_pb2
@@ -185,7 +186,8 @@ def load_image(filename, color=True):
     Grey files are tiled to three channels when ``color``; an alpha channel is dropped."""
     import cv2
 
-    raw = cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)
+    with opencv_decoding(f"load_image: '{filename}'", str(filename)):
+        raw = cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise fail(f"load_image: cannot read '{filename}' as an image (missing file or unknown format).")
     if raw.dtype == np.uint8:

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 
-__all__ = ["info", "warning", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
+__all__ = ["info", "warning", "warning_once", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
            "set_enabled", "format_line"]
 
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
@@ -85,6 +85,19 @@ def info(message: str, where: str | None = None) -> None:
 
 def warning(message: str, where: str | None = None) -> None:
     log("W", message, where)
+
+
+_warned: set = set()
+
+
+def warning_once(message: str, where: str | None = None) -> bool:
+    """``warning`` the first time this exact message is given in this process (Caffe's
+    LOG_FIRST_N(WARNING, 1)); returns True when it was written."""
+    if message in _warned:
+        return False
+    _warned.add(message)
+    warning(message, where)
+    return True
 
 
 def error(message: str, where: str | None = None) -> None:

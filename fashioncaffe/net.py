@@ -30,6 +30,7 @@ from . import mode
 from .blob import Blob
 from .errors import fail
 from .layers.base import TRAIN, layer_class
+from .net_checks import check_has_layers, check_inplace_shapes, check_param_specs, check_tops, warn_if_filtered_empty
 from .net_pycaffe import PycaffeNetMethods
 from .netstate import filter_net
 from .proto import caffe_pb2
@@ -43,10 +44,11 @@ class Net(PycaffeNetMethods):
     """A Caffe network (pycaffe's ``caffe.Net``).
 
     ``Net(prototxt, phase)``, ``Net(prototxt, weights, phase)``, ``Net(prototxt, phase, weights=...)``;
-    ``prototxt`` may also be a NetParameter.  Keyword ``level`` and ``stages`` complete the NetState.
+    ``prototxt`` may also be a NetParameter (``source``: the file it came from, for messages).  Keyword
+    ``level`` and ``stages`` complete the NetState.
     """
 
-    def __init__(self, network_file, *args, weights=None, phase=None, level=0, stages=(), device=None):
+    def __init__(self, network_file, *args, weights=None, phase=None, level=0, stages=(), device=None, source=None):
         pos = list(args)
         if pos and isinstance(pos[0], str):
             weights = pos.pop(0)
@@ -58,10 +60,12 @@ class Net(PycaffeNetMethods):
             raise TypeError("Net(prototxt, [weights,] phase): the phase (caffe.TRAIN or caffe.TEST) is required")
         self.phase = int(phase)
         self.device = torch.device(device) if device is not None else mode.device()
-        self.source = network_file if isinstance(network_file, str) else "<NetParameter>"
+        self.source = network_file if isinstance(network_file, str) else (source or "<NetParameter>")
 
         param = read_net_param(network_file)
         param = upgrade_net(param)
+        phase_name = "TRAIN" if self.phase == TRAIN else "TEST"
+        check_has_layers(param, self.source)
         state = caffe_pb2.NetState()
         state.CopyFrom(param.state)
         state.phase = self.phase
@@ -71,6 +75,7 @@ class Net(PycaffeNetMethods):
             del state.stage[:]
             state.stage.extend(stages)
         param = filter_net(param, state)
+        warn_if_filtered_empty(param, self.source, phase_name)
         self.param = param
         self.name = param.name
         self._python_paths_added = self._add_python_path()
@@ -137,6 +142,7 @@ class Net(PycaffeNetMethods):
                 bottoms.append(newest[b])
                 consumed.add(b)
             bottom_shapes = [slot_shapes[i] for i in bottoms]
+            check_tops(lp, newest, self.source)
 
             if isinstance(layer, PythonLayer):
                 layer.setup_blobs(bottom_shapes, len(lp.top))
@@ -146,6 +152,7 @@ class Net(PycaffeNetMethods):
             if len(top_shapes) != len(lp.top):
                 raise fail(f"Layer '{lp.name}' (type {lp.type}) produces {len(top_shapes)} top blob(s) but the "
                            f"prototxt names {len(lp.top)}.")
+            check_inplace_shapes(lp, self.source, bottom_shapes, top_shapes)
 
             tops, inplace = [], []
             for t, shape in zip(lp.top, top_shapes):
@@ -211,6 +218,7 @@ class Net(PycaffeNetMethods):
             step.layer.inplace = fast and step.layer.inplace_allowed
 
     def _setup_params(self, layer, lp):
+        check_param_specs(lp, len(layer.blobs), self.source)
         if not layer.blobs:
             return
         specs = list(lp.param)

@@ -36,7 +36,10 @@ def run_training(job: dict) -> Solver:
     """Build the solver, fine-tune or resume, solve.  ``job``: solver, weights, snapshot,
     iterations, sigint_effect, sighup_effect, precision, compile."""
     overrides = {}
-    if job.get("iterations"):
+    if job.get("iterations") is not None:
+        if int(job["iterations"]) <= 0:
+            raise fail(f"--iterations {job['iterations']}: training needs a positive number of iterations (it "
+                       "replaces the solver's max_iter); leave the flag out to use max_iter.")
         overrides["max_iter"] = int(job["iterations"])
     if job.get("weights"):
         if job.get("snapshot"):

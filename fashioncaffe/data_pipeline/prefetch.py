@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import FashionCaffeError, fail
+from ..forking import one_opencv_thread, opencv_pool_paused
 from .transform import augment_batch, batch_rng
 
 __all__ = ["BatchMaker", "Prefetcher", "set_num_workers", "default_num_workers", "close_all"]
@@ -154,12 +155,7 @@ def _die_with_parent(parent_pid):
 def _worker_main(maker, conn, ring_t, slot_bytes, parent_pid):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:
-        pass
+    one_opencv_thread()
     torch.set_num_threads(1)
     ring = ring_t.numpy()
     try:
@@ -300,14 +296,15 @@ class Prefetcher:
 
         ctx = tmp.get_context(os.environ.get("FASHIONCAFFE_DATA_START", "fork"))
         self._load = [0] * self.num_workers
-        for _ in range(self.num_workers):
-            here, there = ctx.Pipe(duplex=True)
-            p = ctx.Process(target=_worker_main, args=(self.maker, there, self._ring_t, self.slot_bytes, os.getpid()),
-                            daemon=True)
-            p.start()
-            there.close()
-            self._procs.append(p)
-            self._conns.append(here)
+        with opencv_pool_paused():
+            for _ in range(self.num_workers):
+                here, there = ctx.Pipe(duplex=True)
+                p = ctx.Process(target=_worker_main, daemon=True,
+                                args=(self.maker, there, self._ring_t, self.slot_bytes, os.getpid()))
+                p.start()
+                there.close()
+                self._procs.append(p)
+                self._conns.append(here)
         self._finalizer = weakref.finalize(self, _shutdown, self._procs, self._conns, self._ring_holder)
         self._free.extend(range(self.nslots))
         self._dispatch_from = self.next_batch

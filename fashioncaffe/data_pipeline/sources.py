@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import fail
 from ..formats.lmdb_datum import DatumReader, decode_image, parse_datum, read_image
+from ..formats.text import read_utf8_text
 
 __all__ = ["LMDBSource", "ImageListSource", "ReadPlan", "read_image_list"]
 
@@ -81,19 +82,19 @@ def read_image_list(path):
     if not os.path.isfile(path):
         raise fail(f"{path}: the image list file does not exist (image_data_param.source).")
     lines = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            pos = line.rfind(" ")
-            if pos <= 0:
-                raise fail(f"{path}:{lineno}: expected '<image path> <label>', got {line!r}.")
-            try:
-                label = int(line[pos + 1:])
-            except ValueError:
-                raise fail(f"{path}:{lineno}: the label {line[pos + 1:]!r} is not an integer.") from None
-            lines.append((line[:pos], label))
+    text = read_utf8_text(path, "image list")
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        pos = line.rfind(" ")
+        if pos <= 0:
+            raise fail(f"{path}:{lineno}: expected '<image path> <label>', got {line!r}.")
+        try:
+            label = int(line[pos + 1:])
+        except ValueError:
+            raise fail(f"{path}:{lineno}: the label {line[pos + 1:]!r} is not an integer.") from None
+        lines.append((line[:pos], label))
     if not lines:
         raise fail(f"{path}: the image list is empty.")
     return lines

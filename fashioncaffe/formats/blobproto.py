@@ -142,6 +142,9 @@ def read_proto_file(path, message, what: str):
             data = f.read()
     except OSError as e:
         raise fail(f"{path}: cannot be read ({e.strerror}).") from None
+    if not data:
+        raise fail(f"{path}: is empty (0 bytes); expected {what}. A copy or download that failed, or a write "
+                   "that was interrupted, leaves such a file.")
     try:
         message.ParseFromString(data)
     except Exception as e:  # protobuf raises DecodeError (or RuntimeError from upb) on bad bytes

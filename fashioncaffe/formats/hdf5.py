@@ -35,6 +35,9 @@ def _open(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise fail(f"{path}: file does not exist (expected an HDF5 file).")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise fail(f"{path}: is empty (0 bytes); expected an HDF5 file. A copy or download that failed, or a write "
+                   "that was interrupted, leaves such a file.")
     try:
         return h5py.File(path, "r")
     except OSError as e:
@@ -120,10 +123,19 @@ def _read_int(f, name, path) -> int:
     return int(np.asarray(f[name][()]).reshape(-1)[0])
 
 
+#: the dataset holding fashioncaffe's record of the random streams; BVLC's RestoreSolverStateFromHDF5
+#: opens ``iter``, ``learned_net``, ``current_step`` and ``history`` by name and never looks at others
+RNG_STATE_DATASET = "fashioncaffe_rng_state"
+
+
 def read_solverstate_h5(path) -> SolverStateData:
     """Read an HDF5 solver state (``.solverstate.h5``)."""
     path = os.fspath(path)
     with _open(path) as f:
+        if "iter" not in f and "data" in f:
+            raise fail(f"{path}: is a Caffe model in HDF5 (.caffemodel.h5: weights under 'data'), not a solver "
+                       "state. --snapshot resumes from the .solverstate.h5 a snapshot writes beside it; to start a "
+                       "new training from these weights, give the file as --weights instead.")
         iteration = _read_int(f, "iter", path)
         current_step = _read_int(f, "current_step", path)
         learned_net = ""
@@ -135,11 +147,14 @@ def read_solverstate_h5(path) -> SolverStateData:
         if "history" not in f:
             raise fail(f"{path}: has no 'history' group; expected Caffe's HDF5 solver state layout.")
         history = _numbered_datasets(f["history"], path)
-    return SolverStateData(iteration, learned_net, current_step, history)
+        rng_state = bytes(np.asarray(f[RNG_STATE_DATASET][()]).tobytes()) if RNG_STATE_DATASET in f else None
+    return SolverStateData(iteration, learned_net, current_step, history, rng_state)
 
 
-def write_solverstate_h5(path, iter: int, learned_net: str, current_step: int, history_arrays) -> None:
-    """Write an HDF5 solver state atomically, in the layout Caffe's restore reads."""
+def write_solverstate_h5(path, iter: int, learned_net: str, current_step: int, history_arrays,
+                         rng_state: bytes | None = None) -> None:
+    """Write an HDF5 solver state atomically, in the layout Caffe's restore reads (``rng_state`` as
+    the uint8 dataset :data:`RNG_STATE_DATASET`)."""
     path = os.fspath(path)
     name = os.fspath(learned_net).encode("utf-8")
     with atomic_path(path) as tmp:
@@ -151,3 +166,5 @@ def write_solverstate_h5(path, iter: int, learned_net: str, current_step: int, h
             history = f.create_group("history")
             for i, a in enumerate(history_arrays):
                 history.create_dataset(str(i), data=np.asarray(a, dtype=np.float32))
+            if rng_state is not None:
+                f.create_dataset(RNG_STATE_DATASET, data=np.frombuffer(bytes(rng_state), dtype=np.uint8))

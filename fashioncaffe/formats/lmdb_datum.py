@@ -24,6 +24,7 @@ import shutil
 import numpy as np
 
 from ..errors import fail
+from .opencv_errors import opencv_decoding
 
 __all__ = [
     "make_key", "array_to_datum", "encoded_datum", "float_datum", "datum_to_array", "decode_image",
@@ -141,7 +142,8 @@ def decode_image(buf, color: bool | None = None, what: str = "image") -> np.ndar
     import cv2
 
     arr = np.frombuffer(buf, dtype=np.uint8)
-    img = cv2.imdecode(arr, imread_flags(color)) if arr.size else None
+    with opencv_decoding(what, arr):
+        img = cv2.imdecode(arr, imread_flags(color)) if arr.size else None
     if img is None:
         raise fail(f"{what}: the encoded image ({arr.size} bytes) cannot be decoded as JPEG/PNG.")
     _check_8bit(img, what)
@@ -152,10 +154,12 @@ def decode_image(buf, color: bool | None = None, what: str = "image") -> np.ndar
 
 def read_image(path, is_color: bool = True):
     """BVLC's ReadImageToCVMat before its resize: ``cv::imread`` with is_color's flags (HW or HWC uint8),
-    or None where the file cannot be opened or decoded (BVLC logs "Could not open or find file")."""
+    or None where the file cannot be opened or decoded (BVLC logs "Could not open or find file").  A
+    header claiming a size over OpenCV's limits raises naming the file."""
     import cv2
 
-    return cv2.imread(str(path), imread_flags(bool(is_color)))
+    with opencv_decoding(str(path), str(path)):
+        return cv2.imread(str(path), imread_flags(bool(is_color)))
 
 
 def datum_shape(datum, what: str = "datum") -> tuple:

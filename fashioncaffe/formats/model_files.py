@@ -61,7 +61,9 @@ def read_solverstate(path) -> SolverStateData:
     return read_solverstate_h5(path) if is_hdf5_path(path) else read_solverstate_binary(path)
 
 
-def write_solverstate(path, iter: int, learned_net: str, current_step: int, history_arrays) -> None:
-    """Write a solver snapshot atomically: binary SolverState, or HDF5 when ``path`` ends in ``.h5``."""
+def write_solverstate(path, iter: int, learned_net: str, current_step: int, history_arrays,
+                      rng_state: bytes | None = None) -> None:
+    """Write a solver snapshot atomically: binary SolverState, or HDF5 when ``path`` ends in ``.h5``.
+    ``rng_state`` (fashioncaffe's record of the random streams) goes where BVLC's reader ignores it."""
     writer = write_solverstate_h5 if is_hdf5_path(path) else write_solverstate_binary
-    writer(path, iter, learned_net, current_step, history_arrays)
+    writer(path, iter, learned_net, current_step, history_arrays, rng_state)

@@ -86,6 +86,7 @@ def apply_weight_source(net, source: _Source, ignored=None) -> None:
     a caller that reports them in one line)."""
     index = {name: i for i, name in enumerate(net.layer_names)}
     owners = _owners(net)
+    copied = 0
     for name, blobs in source.layers:
         idx = index.get(name)
         if idx is None:
@@ -94,6 +95,7 @@ def apply_weight_source(net, source: _Source, ignored=None) -> None:
             else:
                 ignored.append(name)
             continue
+        copied += len(blobs)
         targets = net.engine_layers[idx].blobs
         if source.hdf5:
             if len(blobs) > len(targets):
@@ -118,6 +120,13 @@ def apply_weight_source(net, source: _Source, ignored=None) -> None:
             src = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(t.shape)
             with torch.no_grad():
                 t.copy_(src)
+    if copied == 0 and net.param_specs:
+        have = sum(1 for _, blobs in source.layers if blobs)
+        log.warning_once(f"{source.path}: no weights were copied into net '{net.name}': "
+                         + (f"none of its {have} layer(s) with weights is named like a layer of this net"
+                            if have else "it holds no weights at all")
+                         + ", so the net keeps its filler weights. BVLC Caffe accepts this silently; weights are "
+                         "matched by layer name.", "net.cpp:1072")
 
 
 def copy_weights_into(net, path, ignored=None) -> None:

@@ -74,6 +74,10 @@ class Layer:
     inplace_allowed = False
     #: set by the Net in solver mode when this in-place layer may overwrite its bottom's memory
     inplace = False
+    #: set by a solver on a GPU: bad input a layer finds on the device (a label out of range) is
+    #: kept there and reported by :meth:`take_deferred_error` at the solver's next check, instead
+    #: of a host synchronisation in every forward
+    defer_checks = False
 
     def __init__(self, param, phase: int, device):
         self.param = param
@@ -104,11 +108,36 @@ class Layer:
         (BatchNorm's statistics never learn)."""
         return lr_mult, decay_mult
 
+    #: the layer draws from the process-wide random generators (torch / numpy / python) in its
+    #: forward: Dropout in TRAIN, DummyData with a random filler.  A snapshot keeps those generators.
+    uses_global_rng = False
+
+    def stream_state(self):
+        """The state of this layer's own random or reading stream (JSON-compatible), which a
+        snapshot keeps so a resumed run continues it; None when the layer has none."""
+        return None
+
+    def set_stream_state(self, state) -> None:
+        """Continue from a state :meth:`stream_state` returned."""
+
+    def take_deferred_error(self) -> str | None:
+        """The message about bad input found on the device since the last call (None: none found)."""
+        return None
+
     # -- helpers for subclasses -------------------------------------------------------------------
     def add_param(self, shape, filler=None, name="") -> Blob:
         """Append a learnable blob of ``shape`` filled by ``filler`` (a FillerParameter)."""
         from ..fillers import fill
 
+        if filler is not None and any(int(d) == 0 for d in shape):
+            # BVLC's fillers CHECK(blob->count()): a parameter sized by an empty bottom is refused
+            raise fail(f"Layer '{self.name}' (type {self.type}): its parameter {len(self.blobs)} would have shape "
+                       f"{tuple(int(d) for d in shape)}, with no elements (a bottom has a dimension of size 0 or "
+                       "the layer's settings give 0). Caffe cannot fill an empty parameter; check the input "
+                       "shapes and this layer's settings.")
+        if any(int(d) < 0 for d in shape):
+            raise fail(f"Layer '{self.name}' (type {self.type}): its parameter {len(self.blobs)} would have shape "
+                       f"{tuple(int(d) for d in shape)}; dimensions must be >= 0.")
         blob = Blob(shape, device=self.device, learnable=True, name=f"{self.name}.{name or len(self.blobs)}")
         if filler is not None:
             with torch.no_grad():

@@ -90,6 +90,17 @@ class _PrefetchingReader(Layer):
         self.close()
         self._start_batch = int(batch)
 
+    def stream_state(self):
+        """The seed of the augmentation / shuffling and the number of the next batch."""
+        seed = getattr(self, "_stream_seed", None)
+        return {"seed": seed, "next_batch": int(getattr(self, "_start_batch", 0))}
+
+    def set_stream_state(self, state) -> None:
+        self.close()
+        if state.get("seed") is not None:
+            self._stream_seed = int(state["seed"])
+        self._start_batch = int(state["next_batch"])
+
     # -- sharding -------------------------------------------------------------------------------
     def set_shard(self, rank: int, world: int) -> None:
         """Read only the records of ``rank`` among ``world`` processes (before the first forward)."""
@@ -103,7 +114,9 @@ class _PrefetchingReader(Layer):
         from ..data_pipeline.prefetch import BatchMaker, Prefetcher
         from ..data_pipeline.sources import ReadPlan
 
-        seed = _seed()
+        seed = getattr(self, "_stream_seed", None)
+        if seed is None:
+            seed = self._stream_seed = _seed()
         if self._shard is not None:
             rank, world = self._shard
         elif self.phase == TRAIN:
@@ -137,6 +150,7 @@ class _PrefetchingReader(Layer):
         if self._dev is None or self._dev.device != self.device:
             self._dev = DeviceTransform(self.spec, self.device)
         b, data, offsets, flips, labels = self._pf.next()
+        self._start_batch = b + 1   # where a snapshot taken after this batch continues
         restarts = self.plan.restarts(b)
         if restarts:
             from ..logging_caffe import info
@@ -189,6 +203,13 @@ class DataLayer(_PrefetchingReader):
         if dp.backend == 0 and os.path.exists(src) and not is_lmdb:
             raise fail(f"Layer '{self.name}' (Data): {src} is not an LMDB, and LevelDB is not supported; "
                        f"convert it with tools/convert_imageset.py --backend lmdb.")
+        if dp.backend == 0 and is_lmdb:
+            from ..logging_caffe import warning_once
+
+            said = "says backend: LEVELDB" if dp.HasField("backend") else "gives no backend, so Caffe's default LEVELDB"
+            warning_once(f"Layer '{self.name}' (Data): data_param {said}, but {src} is an LMDB; reading it as "
+                         "LMDB. BVLC Caffe would try to open it as a LevelDB and fail; write backend: LMDB.",
+                         "db.cpp:0")
         spec = TransformSpec.from_param(self.param.transform_param, self.phase, self.name)
         if dp.force_encoded_color:
             # BVLC reads this field nowhere since commit 3c46df7 (2015, before 1.0): the decode mode is
@@ -290,11 +311,34 @@ class HDF5DataLayer(Layer):
     def reshape(self, bottom_shapes):
         return list(self._shapes)
 
+    def _begin(self, rng):
+        self._rng = rng
+        rank, world = self._shard or (detect_shard() if self.phase == TRAIN else (0, 1))
+        self._rank, self._world = rank, world
+
+    def stream_state(self):
+        """Where reading stands: the shuffling generator, file order, file, row order and row."""
+        if self._rng is None:
+            return None
+        return {"rng": self._rng.bit_generator.state, "file_perm": [int(i) for i in self._file_perm],
+                "slot": int(self._slot), "rows": [int(r) for r in self._rows], "row": int(self._row),
+                "offset": int(self._offset)}
+
+    def set_stream_state(self, state) -> None:
+        if state is None:
+            return
+        self._rng = None    # so loading the file does not shuffle (and draw) again
+        self._file_perm = np.asarray(state["file_perm"], dtype=np.int64)
+        self._load(int(state["slot"]))
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self._begin(rng)
+        self._rows = np.asarray(state["rows"], dtype=np.int64)
+        self._row, self._offset = int(state["row"]), int(state["offset"])
+
     def forward(self, bottoms):
         if self._rng is None:
-            self._rng = np.random.default_rng([_seed() & 0xFFFFFFFFFFFF, 0x4D5])
-            rank, world = self._shard or (detect_shard() if self.phase == TRAIN else (0, 1))
-            self._rank, self._world = rank, world
+            self._begin(np.random.default_rng([_seed() & 0xFFFFFFFFFFFF, 0x4D5]))
             if self.shuffle:
                 self._rng.shuffle(self._file_perm)
                 self._load(0)

@@ -11,6 +11,7 @@ import torch
 from ..errors import fail
 from ..fillers import fill
 from .base import Layer, register
+from .input import check_input_shape
 
 
 @register("DummyData")
@@ -63,10 +64,16 @@ class DummyDataLayer(Layer):
             fillers = [p.data_filler[0]] * ntop
         else:
             fillers = list(p.data_filler)
+        for i, shape in enumerate(shapes):
+            check_input_shape(self, shape, f"dummy_data_param shape of top {i}")
         self.shapes = shapes
         self.fillers = fillers
         self.refill = [(f.type or "constant") != "constant" for f in fillers]
         self._fixed = [None] * ntop
+
+    @property
+    def uses_global_rng(self):
+        return any(self.refill) and any((f.type or "constant") != "constant" for f in self.fillers)
 
     def reshape(self, bottom_shapes):
         return list(self.shapes)

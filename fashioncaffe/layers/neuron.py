@@ -260,6 +260,10 @@ class DropoutLayer(_Neuron):
             raise fail(f"Dropout layer '{self.name}': dropout_param.dropout_ratio must be in [0, 1), "
                        f"got {self.ratio}.")
 
+    @property
+    def uses_global_rng(self):
+        return self.phase == TRAIN and self.ratio > 0.0
+
     def forward(self, bottoms):
         x = bottoms[0]
         if self.phase != TRAIN or self.ratio == 0.0:

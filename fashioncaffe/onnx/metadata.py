@@ -261,8 +261,9 @@ def build_metadata(net, input_shapes, output_shapes, preprocess=None, labels_met
     return meta
 
 
-def read_metadata(model):
-    """The ``fashioncaffe`` metadata dict of an onnx.ModelProto or an onnxruntime session."""
+def read_metadata(model, source=None):
+    """The ``fashioncaffe`` metadata dict of an onnx.ModelProto or an onnxruntime session (None when
+    the model has none).  Metadata that is not a JSON object raises, naming ``source`` (the file)."""
     props = None
     if hasattr(model, "metadata_props"):
         props = {p.key: p.value for p in model.metadata_props}
@@ -270,4 +271,16 @@ def read_metadata(model):
         props = dict(model.get_modelmeta().custom_metadata_map)
     if not props or "fashioncaffe" not in props:
         return None
-    return json.loads(props["fashioncaffe"])
+    where = source or "the ONNX model"
+    text = props["fashioncaffe"]
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        near = text[max(0, e.pos - 20):e.pos + 20]
+        raise fail(f"{where}: its 'fashioncaffe' metadata is not valid JSON ({e.msg} at character {e.pos}, near "
+                   f"{near!r}); the file was edited or damaged after `fashioncaffe export`. Export it again.") \
+            from None
+    if not isinstance(meta, dict):
+        raise fail(f"{where}: its 'fashioncaffe' metadata is JSON but not an object (a {type(meta).__name__}); "
+                   "expected what `fashioncaffe export` writes. Export it again.")
+    return meta

@@ -167,7 +167,7 @@ class SGDSolver(Solver):
     DOMINANCE_FACTOR = 5.0
 
     def _warn_if_one_layer_dominates(self, norms, norm, clip, indices):
-        if self._dominance_warned:
+        if self._dominance_warned or clip <= 0:   # clip_gradients 0 zeroes every step; param_checks warns
             return
         n = float(norm)
         if not n > clip * self.DOMINANCE_FACTOR:

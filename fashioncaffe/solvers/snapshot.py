@@ -1,10 +1,13 @@
 """Snapshots: Caffe's Solver::Snapshot / Restore with SGDSolver's solver-state part.
 
 A snapshot is ``<prefix>_iter_<N>.caffemodel`` + ``.solverstate`` (or the ``.h5`` pair with
-``snapshot_format: HDF5``): the net's weights, and the iteration, learning-rate step, model path
-and the solver's history blobs.  Both files are written atomically, after checking that the
-weights are finite, so the newest snapshot on disk is always a good one.  Restoring also moves the
-Data / ImageData readers to where the snapshot's iteration left them.
+``snapshot_format: HDF5``): the net's weights, and the iteration, learning-rate step, model path,
+the solver's history blobs and (where BVLC's reader ignores it) the state of every random stream,
+:mod:`.rng_state`.  Both files are written atomically (a killed write leaves only a hidden ``.tmp``
+file, which the next run removes), after checking that the weights are finite; whether a snapshot
+is *good* (resumable) the solver decides from the loss that follows it.  Restoring puts the random
+streams back and moves the data readers to where the snapshot left them, so a resumed run ends with
+the weights of an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from ..formats.model_files import read_solverstate, write_solverstate
 from ..formats.weights import copy_weights_into, save_net
 from ..errors import fail
 from ..proto import caffe_pb2
+from .rng_state import capture, restore as restore_rng, restore_without_record
 from .solver_nets import SRC
 
 
@@ -33,7 +37,7 @@ def write_snapshot(solver) -> str:
         log.info(f"Snapshotting to binary proto file {model}", SRC + "469")
         save_net(solver.net, model, write_diff=p.snapshot_diff)
         log.info(f"Snapshotting solver state to binary proto file {state}", "sgd_solver.cpp:285")
-    write_solverstate(state, solver.iter, model, solver.current_step, solver.history_arrays())
+    write_solverstate(state, solver.iter, model, solver.current_step, solver.history_arrays(), capture(solver))
     return state
 
 
@@ -54,7 +58,9 @@ def restore_snapshot(solver, state_file) -> None:
                            f"the working directory {os.getcwd()}) does not exist, nor does {alt}.")
         copy_weights_into(solver.net, model)
     solver.current_step = int(st.current_step)
-    for layer in solver.net.engine_layers:  # data readers continue where the snapshot left them
-        if hasattr(layer, "resume_at"):
-            layer.resume_at(solver.iter * max(1, int(solver.param.iter_size)))
     solver.load_history(st.history, state_file)
+    # the random streams and the data readers continue where the snapshot left them
+    if st.rng_state is not None:
+        restore_rng(solver, st.rng_state, state_file)
+    else:
+        restore_without_record(solver, state_file)

@@ -14,8 +14,14 @@ Host synchronisation: the loss is kept as a device tensor; it is read only for d
 smoothed loss, and for the non-finite check — every iteration on the CPU (free there), and on a GPU
 at display iterations, before each snapshot, at the end of ``step`` and at least every
 ``NAN_CHECK_EVERY`` iterations.  A NaN or inf loss (or non-finite weights before a snapshot)
-raises FashionCaffeError naming the iteration; no snapshot is written from then on, so the last
-snapshot on disk is the last good one (snapshots are named by iteration and never overwritten).
+raises FashionCaffeError naming the iteration; no snapshot is written from then on.  A snapshot
+counts as good only once the loss its weights gave when training went on from them was finite (so it
+resumes: finite but exploded weights do not pass); the error names the last good snapshot, the good
+one before it, and any snapshot not to resume from.  Snapshots are named by iteration and never
+overwritten; ``<prefix>.lock`` (:mod:`.prefix_lock`) keeps a second training off the prefix.
+
+Bad class labels found on a GPU are kept on the device by the loss layers (``defer_checks``) and
+read at the same points as the loss.
 
 Signals during ``solve()``: see :mod:`.signal_handler`.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import os
+import weakref
 
 import numpy as np
 import torch
@@ -32,9 +39,11 @@ from .. import distributed
 from .. import fastmodes
 from .. import logging_caffe as log
 from .. import mode
-from ..errors import fail
+from ..errors import FashionCaffeError, fail
 from ..formats.weights import apply_weight_source, read_weight_source
 from ..proto import caffe_pb2
+from .param_checks import check_has_iterations, warn_dubious_settings
+from .prefix_lock import PrefixLock
 from .signal_handler import SignalHandler
 from .snapshot import restore_snapshot, write_snapshot
 from .solver_nets import SRC, build_test_nets, build_train_net, read_solver
@@ -75,7 +84,13 @@ class Solver:
         self.sigint_effect = "stop"
         self.sighup_effect = "snapshot"
         self._callbacks = []
+        #: the newest snapshot written; the newest one *verified* good (its weights gave a finite loss at
+        #: the next iteration, so it resumes) and the verified one before it
         self.last_snapshot = None
+        self.last_good_snapshot = None
+        self.previous_good_snapshot = None
+        self._unverified = []       # (iteration, solver-state path) not yet followed by a checked loss
+        self._bad_snapshots = []    # written from weights whose very next loss was not finite
         self._synced = False
         self.last_test_scores = {}
         #: the fast mode the nets run in (set by fastmodes.activate_solver at each step)
@@ -88,6 +103,10 @@ class Solver:
         if weights:
             self.copy_weights(weights)
         self._check_snapshot_permissions()
+        warn_dubious_settings(self)
+        self._prefix_lock = PrefixLock(param.snapshot_prefix) if self.is_root and param.snapshot_prefix else None
+        if self._prefix_lock is not None:
+            weakref.finalize(self, self._prefix_lock.release)
         log.info("Solver scaffolding done.", SRC + "66")
 
     # ------------------------------------------------------------------------------------------
@@ -136,6 +155,12 @@ class Solver:
             raise fail(f"Cannot write to snapshot prefix '{self.param.snapshot_prefix}': folder {folder} does not "
                        "exist or is not writable. Make sure that it exists and is writable.")
 
+    def _hold_prefix(self):
+        """Take the snapshot prefix's lock (refused while another process trains with it)."""
+        lock = self._prefix_lock
+        if lock is not None and not lock.held and os.path.isdir(os.path.dirname(os.path.abspath(lock.prefix))):
+            lock.acquire()
+
     def copy_weights(self, paths):
         """Fine-tune from weights (Caffe's CopyLayers): into the train net and every test net."""
         if isinstance(paths, str):
@@ -155,9 +180,12 @@ class Solver:
         stop_iter = self.iter + int(iters)
         self._losses = collections.deque(maxlen=max(1, int(p.average_loss)))
         self.smoothed_loss = 0.0
+        if p.snapshot:
+            self._hold_prefix()
         self._sync_start()
         fastmodes.activate_solver(self)  # opt-in bf16/tf32/compile; the default leaves the nets as built
         cpu = not self._lazy()
+        self._set_deferred_checks(not cpu)   # on a GPU, bad labels are read back at the checks below
         while self.iter < stop_iter:
             self._zero_grads()
             if p.test_interval and self.iter % p.test_interval == 0 and (self.iter > 0 or p.test_initialization):
@@ -186,6 +214,7 @@ class Solver:
                 self._requested_early_exit = True
                 break
         self.check_finite()
+        self._set_deferred_checks(False)   # outside step (pycaffe forward) bad input is reported at once
 
     def solve(self, resume_file=None) -> None:
         """Train to ``max_iter`` (Caffe's Solver::Solve), optionally restoring a snapshot first."""
@@ -193,9 +222,19 @@ class Solver:
         log.info(f"Solving {self.net.name}", SRC + "288")
         log.info(f"Learning Rate Policy: {p.lr_policy}", SRC + "289")
         self._requested_early_exit = False
+        self._hold_prefix()
+        try:
+            self._solve(resume_file)
+        finally:
+            if self._prefix_lock is not None:
+                self._prefix_lock.release()
+
+    def _solve(self, resume_file):
+        p = self.param
         if resume_file:
             log.info(f"Restoring previous solver status from {resume_file}", SRC + "295")
             self.restore(resume_file)
+        check_has_iterations(self, resume_file)
         self.signals.install()
         try:
             self.step(p.max_iter - self.iter)
@@ -222,12 +261,15 @@ class Solver:
         """Restore a ``.solverstate`` (binary) or ``.solverstate.h5`` snapshot."""
         restore_snapshot(self, state_file)
         self._pending.clear()
+        self._unverified.append((self.iter, os.fspath(state_file)))
 
     def snapshot(self) -> None:
         """Write ``<prefix>_iter_<N>.caffemodel`` + ``.solverstate`` (or the ``.h5`` pair)."""
         if not self.is_root:
             return
+        self._hold_prefix()
         self.last_snapshot = write_snapshot(self)
+        self._unverified.append((self.iter, self.last_snapshot))
 
     def add_callback(self, on_start, on_gradients_ready):
         """pycaffe's ``solver.add_callback``: called at each iteration's start and before the update."""
@@ -265,6 +307,7 @@ class Solver:
                     torch._foreach_add_(sums, vals)
                 if p.test_compute_loss and loss is not None:
                     loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+        self._raise_deferred(net, f"Iteration {self.iter}, testing net #{test_net_id}")
         if self._requested_early_exit:
             log.info("Test interrupted.", SRC + "391")
             return {}
@@ -298,7 +341,11 @@ class Solver:
         n = int(self.param.iter_size)
         total = None
         for _ in range(n):
-            loss = self.net.forward_backward()
+            try:
+                loss = self.net.forward_backward()
+            except FashionCaffeError as e:
+                self._requested_early_exit = True
+                raise fail(f"Iteration {self.iter}, train net: {e}") from None
             if not torch.is_tensor(loss):
                 loss = torch.tensor(float(loss))
             total = loss if total is None else total + loss
@@ -346,14 +393,19 @@ class Solver:
         """Raise (and stop training) when a loss not yet checked, or with ``weights`` a parameter,
         is NaN or inf."""
         pending, self._pending = self._pending, []
+        if pending and self._lazy():
+            self._raise_deferred(self.net, f"Iterations {pending[0][0]}..{pending[-1][0]}, train net")
         if pending:
             vals = torch.stack([l.reshape(()).to(torch.float32) for _, l in pending])
             ok = torch.isfinite(vals)
+            bad_iter = None
             if not bool(ok.all()):
                 j = int((~ok).nonzero()[0])
-                it, v = pending[j][0], float(vals[j])
+                bad_iter, v = pending[j][0], float(vals[j])
+            self._verify_snapshots([it for it, _ in pending], bad_iter)
+            if bad_iter is not None:
                 self._requested_early_exit = True
-                raise fail(f"Iteration {it}: the loss is {v} (not finite); training stopped. "
+                raise fail(f"Iteration {bad_iter}: the loss is {v} (not finite); training stopped. "
                            f"{self._last_good_note()}")
         if weights:
             params = [b.tensor for b, *_ in self.net.param_specs]
@@ -365,10 +417,48 @@ class Solver:
                     raise fail(f"Iteration {self.iter}: parameter {self.param_name(bad[0])} holds NaN or inf after "
                                f"the update; training stopped and no snapshot was written. {self._last_good_note()}")
 
+    def _set_deferred_checks(self, on: bool) -> None:
+        for net in [self.net, *self.test_nets]:
+            for layer in net.engine_layers:
+                layer.defer_checks = on
+
+    def _raise_deferred(self, net, where):
+        """Raise the first bad-input message a layer kept on the device (see ``Layer.defer_checks``)."""
+        for layer in net.engine_layers:
+            msg = layer.take_deferred_error()
+            if msg:
+                self._requested_early_exit = True
+                raise fail(f"{where}: {msg} Training stopped; no snapshot was written from these iterations.")
+
+    def _verify_snapshots(self, checked_iters, bad_iter):
+        """A snapshot is good once the loss its weights gave at the next iteration was finite (so it
+        resumes); one whose very next loss was not finite is bad, whatever its weights' values."""
+        still = []
+        for s_iter, path in self._unverified:
+            finite_after = any(it >= s_iter and (bad_iter is None or it < bad_iter) for it in checked_iters)
+            if finite_after:
+                if path != self.last_good_snapshot:
+                    self.previous_good_snapshot, self.last_good_snapshot = self.last_good_snapshot, path
+            elif bad_iter is not None and bad_iter >= s_iter:
+                self._bad_snapshots.append(path)
+            else:
+                still.append((s_iter, path))
+        self._unverified = still
+
     def _last_good_note(self):
-        if self.last_snapshot:
-            return f"The last good snapshot is {self.last_snapshot}."
-        return "No snapshot had been written yet."
+        parts = []
+        if self.last_good_snapshot:
+            parts.append(f"The last good snapshot is {self.last_good_snapshot} (training went on from its weights with "
+                         "a finite loss, so it resumes)")
+            if self.previous_good_snapshot:
+                parts.append(f"the good one before it is {self.previous_good_snapshot}")
+        else:
+            parts.append("No snapshot verified as good had been written")
+        note = "; ".join(parts) + "."
+        if self._bad_snapshots:
+            note += (f" Do not resume from {', '.join(self._bad_snapshots)}: its weights gave a non-finite loss at "
+                     "once.")
+        return note
 
     def __repr__(self):
         return f"<{type(self).__name__} iter {self.iter} on net {self.net.name!r}>"

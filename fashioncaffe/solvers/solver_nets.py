@@ -74,7 +74,7 @@ def _make_net(net_param, state, source_file):
         if d not in sys.path:
             sys.path.append(d)
     net_param.state.CopyFrom(state)
-    return Net(net_param, state.phase)
+    return Net(net_param, state.phase, source=source_file)
 
 
 def build_train_net(p, solver_dir) -> Net:

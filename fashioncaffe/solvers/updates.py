@@ -94,8 +94,8 @@ class RMSPropRule(UpdateRule):
     def check(self):
         if self.momentum != 0:
             raise fail("RMSProp solver: momentum cannot be used with RMSProp (Caffe requires momentum 0).")
-        if not (0.0 <= self.rms_decay <= 1.0):
-            raise fail(f"RMSProp solver: rms_decay must be in [0, 1], got {self.rms_decay}.")
+        if not (0.0 <= self.rms_decay < 1.0):   # BVLC: CHECK_GE(rms_decay, 0), CHECK_LT(rms_decay, 1)
+            raise fail(f"RMSProp solver: rms_decay must be in [0, 1), got {self.rms_decay}.")
 
     def apply(self, w, g, hist, lr, it):
         (h,) = hist
