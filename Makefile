@@ -11,6 +11,9 @@ SCALE      ?= tiny
 DATA       ?= synthetic
 GPU        ?=
 SEEDS      ?=
+VARIANTS   ?=
+WEIGHTS    ?=
+FORCE      ?=
 # pip arguments for torch; override e.g. TORCH_SPEC="torch --index-url <your CPU wheel index>"
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; \
                 then echo "torch>=2.1"; else echo "torch==2.13.0"; fi)
@@ -18,9 +21,10 @@ TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 
 .DEFAULT_GOAL := help
 
 help: ## list the targets with a one-line description
-	@echo "fashioncaffe targets (variables: SCALE=tiny|small|full DATA=synthetic|<path> GPU=<ids>)"
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
-	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
+	@echo "fashioncaffe targets (variables: SCALE=ci|tiny|small|full DATA=synthetic|<path> SEEDS=\"1 2 3\" GPU=<ids> VARIANTS=a,b WEIGHTS=<caffemodel> FORCE=1)"
+	@{ grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "%s\t%s\n", $$1, $$2}'; \
+	   $(foreach p,$(PAPERS),$(call paper_help,$(p))) } | sort -u | \
+	  awk 'BEGIN {FS = "\t"}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
 
 $(VENV_STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,11 +52,12 @@ clean: ## delete everything the targets generated (runs/: data, trainings, table
 distclean: clean ## clean, and delete the virtual environment (.venv) too
 	rm -rf $(VENV)
 
--include mk/*.mk
+include mk/paper.mk
+-include mk/data.mk $(sort $(wildcard mk/paper[0-9]*.mk))
 
 .PHONY: help install test test-all reference clean distclean
 
 demo: $(VENV_STAMP) ## the main job: tiny synthetic wardrobe → LMDB → train paper 000 multi-weight → mAP@50 table → ONNX → onnxruntime
-	PYTHONPATH="$(CURDIR)" $(PY) -m tools.demo --out runs/demo
+	$(PY) -m tools.demo --out runs/demo
 
 .PHONY: demo

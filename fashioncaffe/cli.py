@@ -1,6 +1,7 @@
 """The ``fashioncaffe`` command (``python -m fashioncaffe``), Caffe's ``caffe`` tool on the engine.
 
     fashioncaffe train --solver S [--weights W[,W2] | --snapshot S] [--gpu 0|0,1|all] [--iterations N]
+                       [--snapshot_prefix P]
     fashioncaffe test --model M --weights W [--iterations 50] [--gpu 0]
     fashioncaffe time --model M [--iterations 50] [--gpu 0]
     fashioncaffe device_query [--gpu 0]
@@ -39,7 +40,7 @@ from importlib.metadata import entry_points
 from . import logging_caffe as log
 from .errors import FashionCaffeError, fail
 
-__all__ = ["register_command", "main", "commands"]
+__all__ = ["register_command", "main", "commands", "parse_gpus"]
 
 _COMMANDS: dict = {}
 _DISCOVERED = False
@@ -104,7 +105,9 @@ def _fast_net(net, a):
 
 
 def parse_gpus(spec):
-    """``""`` → [], ``"all"`` → every CUDA device, ``"0,1"`` → [0, 1]."""
+    """``""`` → [], ``"all"`` → every CUDA device, ``"0,1"`` → [0, 1]; spaces are ignored.  The one
+    parser of GPU lists: the experiment drivers (tools/repro) use it too, so ``--gpu`` means the same
+    everywhere and a missing device is refused before any work starts."""
     import torch
 
     if spec is None or spec == "":
@@ -115,7 +118,7 @@ def parse_gpus(spec):
             raise fail("--gpu all: no CUDA device is visible to PyTorch.")
         return list(range(n))
     try:
-        gpus = [int(x) for x in spec.split(",") if x.strip() != ""]
+        gpus = [int(x) for x in spec.replace(" ", "").split(",") if x != ""]
     except ValueError:
         raise fail(f"--gpu {spec}: expected a device id, a comma-separated list (0,1) or 'all'.") from None
     if gpus and not torch.cuda.is_available():
@@ -149,6 +152,7 @@ def _train_args(p):
     _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
                                      "torchrun, local process i takes the i-th of them")
     _flag(p, "iterations", type=int, default=None, help="override max_iter")
+    _flag(p, "snapshot_prefix", default="", help="override the solver's snapshot_prefix (where snapshots go)")
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"],
           help="what Ctrl-C does: stop (after a snapshot, as Caffe), snapshot and go on, or nothing")
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"],
@@ -177,6 +181,7 @@ def _train(a):
                 log.warning("solver_mode is GPU but no CUDA device is visible to PyTorch; training on the CPU.",
                             "caffe.cpp:205")
     job = {"solver": a.solver, "weights": a.weights, "snapshot": a.snapshot, "iterations": a.iterations,
+           "snapshot_prefix": a.snapshot_prefix,
            "sigint_effect": a.sigint_effect, "sighup_effect": a.sighup_effect, "log_file": a.log_file,
            "precision": a.precision, "compile": a.compile}
     if training.launched_by_torchrun():

@@ -34,13 +34,15 @@ BACKEND_ENV = "FASHIONCAFFE_DIST_BACKEND"
 
 def run_training(job: dict) -> Solver:
     """Build the solver, fine-tune or resume, solve.  ``job``: solver, weights, snapshot,
-    iterations, sigint_effect, sighup_effect, precision, compile."""
+    iterations, snapshot_prefix, sigint_effect, sighup_effect, precision, compile."""
     overrides = {}
     if job.get("iterations") is not None:
         if int(job["iterations"]) <= 0:
             raise fail(f"--iterations {job['iterations']}: training needs a positive number of iterations (it "
                        "replaces the solver's max_iter); leave the flag out to use max_iter.")
         overrides["max_iter"] = int(job["iterations"])
+    if job.get("snapshot_prefix"):
+        overrides["snapshot_prefix"] = job["snapshot_prefix"]
     if job.get("weights"):
         if job.get("snapshot"):
             raise fail("Give a snapshot to resume training or weights to finetune but not both.")

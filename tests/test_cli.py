@@ -51,6 +51,11 @@ def test_train_writes_caffe_log_and_snapshots(tmp_path):
     assert cli.main(["train", "-solver", path, "-snapshot", str(tmp_path / "snap_iter_4.solverstate")]) == 0
     assert cli.main(["train", "--solver", path, "--weights", str(tmp_path / "snap_iter_8.caffemodel"),
                      "--iterations", "2"]) == 0
+    # --snapshot_prefix replaces the solver file's prefix (the drivers pass each stage's own)
+    os.makedirs(tmp_path / "stage")
+    assert cli.main(["train", "--solver", path, "--iterations", "4", "--snapshot_prefix",
+                     str(tmp_path / "stage" / "b")]) == 0
+    assert os.path.exists(tmp_path / "stage" / "b_iter_4.caffemodel")
 
     # parse_log on the generated log: Caffe's table layout
     import parse_log

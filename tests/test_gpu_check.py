@@ -30,7 +30,7 @@ def test_dry_env_and_knn_write_json_and_summary(tmp_path):
     assert any(s["reason"].startswith("no CUDA") for s in env["skipped"])
     assert knn["status"] == "ok"
     assert any("GPU" in s["part"] and s["reason"].startswith("no CUDA") for s in knn["skipped"])
-    (row,) = knn["tables"]["exact k-NN + mAP@50 (tools/paper000/eval_map.map_at_r)"]
+    (row,) = knn["tables"]["exact k-NN + mAP@50 (tools/paper000/metrics.map_at_r)"]
     assert row["device"] == "cpu" and 0.0 <= row["mAP@50"] <= 1.0 and row["seconds"] > 0
     if HAS_FAISS:
         assert knn["checks"] and all(c["passed"] for c in knn["checks"])

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tools.paper000.eval_map import average_precision, brute_force_map, knn, map_at_r, map_per_group
+from tools.paper000.metrics import average_precision, brute_force_map, knn, map_at_r, map_per_group
 
 
 def test_average_precision_hand_example():

@@ -1,8 +1,8 @@
 """Which tiny nets the correctness section trains, and how their synthetic data is made.
 
 The nets are found, not listed: every committed tiny solver ``solvers/paper*/tiny/*_solver.prototxt``
-(each names its ``net``).  A paper joins the check by committing its tiny solvers and, when its data
-is not made by ``make paperNNN-data SCALE=tiny``, one entry in :data:`DATA_PREP`.
+(each names its ``net``).  A paper joins the check by committing its tiny solvers; its data comes from
+the reproduction framework's one command, ``python -m tools.paperNNN data --scale tiny``.
 
 Per paper at most ``per_paper`` solvers are taken, chosen greedily to cover the most distinct layers
 (layer types, and Python layers by module:class): the one adding most new layers first.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +19,6 @@ from .context import ROOT
 
 TINY_SOLVERS = "solvers/paper*/tiny/*_solver.prototxt"
 
-#: how each paper makes the synthetic tiny data its tiny nets read (arguments to this Python);
-#: a paper not listed is prepared with ``make paperNNN-data SCALE=tiny`` where make is available
-DATA_PREP = {
-    "paper000": ["-m", "tools.paper000.run", "data", "--scale", "tiny", "--data", "synthetic"],
-    "paper001": ["-m", "tools.paper001.data", "--scale", "tiny", "--data", "synthetic"],
-}
 
 
 def paper_of(path) -> str:
@@ -117,13 +110,7 @@ def select(per_paper: int, papers=None) -> dict[str, list[str]]:
 
 def prepare_data(paper: str, log_file, timeout) -> tuple[bool, str]:
     """Make the paper's tiny synthetic data; (ok, how)."""
-    if paper in DATA_PREP:
-        cmd = [sys.executable] + DATA_PREP[paper]
-    elif shutil.which("make"):
-        # -o: never remake the venv stamp (the check may run on a system Python, e.g. a lent GPU machine)
-        cmd = ["make", "-o", ".venv/.installed", f"PY={sys.executable}", f"{paper}-data", "SCALE=tiny"]
-    else:
-        return False, f"no DATA_PREP entry for {paper} in tools/gpu_check/nets.py and no make to run {paper}-data"
+    cmd = [sys.executable, "-m", f"tools.{paper}", "data", "--scale", "tiny", "--data", "synthetic"]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"]
                                                    if os.environ.get("PYTHONPATH") else ""))
     try:

@@ -1,6 +1,6 @@
 """Exact k-NN for mAP@50 at paper 000's evaluation size (392k × 4096), next to faiss's exact search.
 
-Paper 000's evaluation (``tools/paper000/eval_map.map_at_r``): squared Euclidean distances by matrix
+Paper 000's evaluation (``tools/paper000/metrics.map_at_r``): squared Euclidean distances by matrix
 products in float32 with TF32 off, chunks of 4096 queries, ``topk`` plus a stable sort for ties,
 then eq. 10's AP per query.  Here it runs on synthetic clustered features (N points around N/200
 gaussian centres, one 10-way label group from the centre), timed end to end (host → device copy,
@@ -38,7 +38,7 @@ def timed_map(n, d, r, device):
     """(seconds, mAP, features on the host, neighbour lists for the first rows) of one run at size n."""
     import torch
 
-    from tools.paper000.eval_map import map_at_r
+    from tools.paper000.metrics import map_at_r
 
     x, labels = make_features(n, d, device)
     host = x.cpu()
@@ -70,7 +70,7 @@ def faiss_search(host, queries, r, gpu):
 
 
 def run(ctx):
-    from tools.paper000.eval_map import knn
+    from tools.paper000.metrics import knn
 
     plan = PLAN["dry" if ctx.dry else "gpu"]
     n, d, r = plan["n"], plan["d"], plan["r"]
@@ -91,7 +91,7 @@ def run(ctx):
     ctx.log(f"mAP@{r}: {n} × {d} on {ctx.device}")
     seconds, m, host, lab = timed_map(n, d, r, ctx.device)
     flops = 2.0 * n * n * d
-    ctx.row("exact k-NN + mAP@50 (tools/paper000/eval_map.map_at_r)",
+    ctx.row("exact k-NN + mAP@50 (tools/paper000/metrics.map_at_r)",
             {"device": ctx.device, "N": n, "D": d, "R": r, "seconds": round(seconds, 2), "mAP@50": m,
              "distance TFLOP/s": flops / seconds / 1e12})
     if ctx.cuda:
