@@ -31,7 +31,9 @@ $(VENV_STAMP): setup.cfg pyproject.toml
 	@echo ">> installing into $(VENV) (torch: $(TORCH_SPEC))"
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	@$(PY) -m pip install -q -e ".[test]"
+	@# compat editable mode puts the checkout itself on sys.path, so the `caffe` shim package is a
+	@# regular package there and wins over a stray `caffe` folder without __init__ earlier on the path
+	@$(PY) -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 	@touch $@
 
 install: $(VENV_STAMP) ## create .venv and install fashioncaffe with its dependencies

@@ -39,6 +39,19 @@ def _fan_n(t: torch.Tensor, filler) -> float:
 
 @torch.no_grad()
 def fill(t: torch.Tensor, filler, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill ``t`` in place.  Like BVLC's fillers, which write ``cpu_data()``, the numbers are drawn on
+    the host from the CPU random stream and then copied to ``t``'s device, so a net initialised on a
+    GPU starts from the same weights as on the CPU for the same seed (CUDA's generator draws other
+    numbers)."""
+    if t.device.type != "cpu" and (generator is None or generator.device.type == "cpu"):
+        host = torch.empty(t.shape, dtype=t.dtype)
+        _fill_host(host, filler, generator)
+        t.copy_(host)
+        return t
+    return _fill_host(t, filler, generator)
+
+
+def _fill_host(t: torch.Tensor, filler, generator: torch.Generator | None) -> torch.Tensor:
     kind = filler.type or "constant"
     if t.numel() == 0:
         return t

@@ -186,10 +186,15 @@ def load_image(filename, color=True):
     Grey files are tiled to three channels when ``color``; an alpha channel is dropped."""
     import cv2
 
+    import os
+
+    if not os.path.isfile(filename):
+        raise fail(f"load_image: '{filename}' does not exist (or is not a file).", like=FileNotFoundError)
     with opencv_decoding(f"load_image: '{filename}'", str(filename)):
         raw = cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise fail(f"load_image: cannot read '{filename}' as an image (missing file or unknown format).")
+        raise fail(f"load_image: cannot read '{filename}' as an image (not a format OpenCV decodes).",
+                   like=ValueError)
     if raw.dtype == np.uint8:
         img = raw.astype(np.float64) / 255.0
     elif raw.dtype == np.uint16:

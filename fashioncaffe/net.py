@@ -5,11 +5,15 @@ Construction follows Caffe's Net::Init: upgrade V0/V1 definitions, filter layers
 name (so in-place layers, top == bottom, chain naturally), set up parameters (shared by
 ``param { name }``), and record loss weights (1 on top[0] of ``*Loss`` layers unless given).
 
-Forward runs each layer's torch forward in order; backward is autograd over
-``Σ loss_weight · top`` plus the diffs a user put on output blobs.  A blob with several consumers
-gets the sum of their gradients (what Caffe's Split layers do).  pycaffe's view is preserved: after
-forward, ``net.blobs['conv1'].data`` is the value at the end of an in-place chain (after the in-place
-ReLU), and after backward its ``diff`` is the gradient at the chain's start.
+Forward runs each layer's torch forward in order.  The solver's pass differentiates
+``Σ loss_weight · top`` with one autograd call (:meth:`Net.forward_backward`); pycaffe's
+``backward()`` is Caffe's layer-by-layer BackwardFromTo on the blobs' diffs
+(:mod:`fashioncaffe.backward`).  A blob with several consumers gets the sum of their gradients
+(what Caffe's Split layers do).  pycaffe's view is preserved: after forward,
+``net.blobs['conv1'].data`` is the value at the end of an in-place chain (after the in-place ReLU),
+and after backward its ``diff`` is the gradient at the chain's start.  Two layers may share a name,
+as in BVLC Caffe (with a warning): name-keyed views show the later one, lookups by name
+(``forward(start=...)``, weight files) find the first.
 
 **The schedule** (the public seam other modules use; see docs/ENGINE_INTERNALS.md): every layer
 top is a *slot* (``net.slot_names[s]`` is its blob's name); ``net.schedule`` lists one
@@ -26,7 +30,9 @@ from collections import OrderedDict
 
 import torch
 
+from . import logging_caffe as log
 from . import mode
+from .backward import analyse_backward, backward_from_to, cut_input
 from .blob import Blob
 from .errors import fail
 from .layers.base import TRAIN, layer_class
@@ -36,7 +42,7 @@ from .netstate import filter_net
 from .proto import caffe_pb2
 from .prototxt import read_net_param
 from .pylayer import PythonLayer
-from .schedule import EAGER, Executor, Step, layer_reshape
+from .schedule import EAGER, Executor, Hooks, Step, layer_reshape
 from .upgrade import upgrade_net
 
 
@@ -103,7 +109,6 @@ class Net(PycaffeNetMethods):
         self.engine_layers: list = []      # Caffe's layers(): the engine layer objects
         self.layers: list = []             # pycaffe view: Python layers appear as the user's object
         self.layer_dict: "OrderedDict[str, object]" = OrderedDict()
-        self.params: "OrderedDict[str, list[Blob]]" = OrderedDict()
         self.top_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.bottom_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.blob_loss_weights: "OrderedDict[str, float]" = OrderedDict()
@@ -122,13 +127,15 @@ class Net(PycaffeNetMethods):
         newest: dict[str, int] = {}
         first: dict[str, int] = {}
         consumed: set[str] = set()
-        used_names = set()
+        used_names: dict[str, int] = {}
 
         for li, lp in enumerate(param.layer):
             if lp.name in used_names:
-                raise fail(f"Net '{param.name}' ({self.source}) has two layers named '{lp.name}'; layer names "
-                           "must be unique (weights are matched by layer name).")
-            used_names.add(lp.name)
+                log.warning(f"Net '{param.name}' ({self.source}): layers {used_names[lp.name]} and {li} are both "
+                            f"named '{lp.name}'. BVLC Caffe accepts this; pycaffe's name-keyed views (net.params, "
+                            "net.layer_dict, top_names) show the later layer, while forward(start=/end=) and weight "
+                            "files find the first. Give each layer its own name to avoid surprises.", "net.cpp:0")
+            used_names.setdefault(lp.name, li)
             cls = layer_class(lp.type, lp.name)
             layer = cls(lp, self.phase, self.device)
             layer.check_counts(len(lp.bottom), len(lp.top))
@@ -185,20 +192,23 @@ class Net(PycaffeNetMethods):
             self.bottom_names[lp.name] = list(lp.bottom)
             self.schedule.append(Step(li, lp, layer, bottoms, tops, inplace))
 
-            self._setup_params(layer, lp)
+            self.schedule[-1].param_lr = self._setup_params(layer, lp)
             self._setup_loss_weights(layer, lp)
 
         self.slot_names = slot_names      # the blob name of every slot
         self._blob_first_slot = first
         self._blob_last_slot = newest
         # Caffe keeps its available blobs in a std::set: outputs come in name order
-        self._outputs = sorted(n for n in self.blobs if n not in consumed)
+        self._output_names = sorted(n for n in self.blobs if n not in consumed)
         self._slots: list = [None] * len(slot_names)
         self._plan_inplace(slot_names)
         self._executor = EAGER
         self._segment_inputs = {}
-        self._retain = True     # keep every blob's gradient (pycaffe); solvers turn it off for speed
-        self._graph_alive = False
+        self._retain = True     # pycaffe mode: keep every slot; solvers turn it off for speed
+        #: per step, the (bottoms, tops) tensors of its last layerwise forward (fashioncaffe.backward)
+        self.records: list = [None] * len(self.schedule)
+        self.hooks = Hooks()
+        analyse_backward(self)
 
     def _plan_inplace(self, slot_names):
         """Which in-place steps may overwrite their bottom's memory when blob diffs are not kept:
@@ -217,10 +227,12 @@ class Net(PycaffeNetMethods):
         for step in self.schedule:
             step.layer.inplace = fast and step.layer.inplace_allowed
 
-    def _setup_params(self, layer, lp):
+    def _setup_params(self, layer, lp) -> list:
+        """Register the layer's parameters (sharing by ``param { name }``); returns their lr_mults."""
         check_param_specs(lp, len(layer.blobs), self.source)
+        lrs = []
         if not layer.blobs:
-            return
+            return lrs
         specs = list(lp.param)
         blobs = list(layer.blobs)
         for i, blob in enumerate(blobs):
@@ -228,6 +240,7 @@ class Net(PycaffeNetMethods):
             lr = spec.lr_mult if spec is not None and spec.HasField("lr_mult") else 1.0
             decay = spec.decay_mult if spec is not None and spec.HasField("decay_mult") else 1.0
             lr, decay = layer.param_mults(i, lr, decay)
+            lrs.append(float(lr))
             pname = spec.name if spec is not None else ""
             if pname and pname in self._param_owner:
                 owner_layer, owner_idx, owner_blob = self._param_owner[pname]
@@ -243,7 +256,7 @@ class Net(PycaffeNetMethods):
                 self._param_owner[pname] = (lp.name, i, blob)
             blob.name = f"{lp.name}[{i}]"
             self.param_specs.append((blob, float(lr), float(decay), lp.name))
-        self.params[lp.name] = layer.blobs
+        return lrs
 
     def _setup_loss_weights(self, layer, lp):
         step = self.schedule[-1]
@@ -257,6 +270,9 @@ class Net(PycaffeNetMethods):
             if w != 0:
                 self.loss_terms.append((slot, float(w)))
                 self.blob_loss_weights[name] = float(w)
+                # Caffe's SetLossWeights: a loss top's diff holds its weight, which its backward reads
+                blob = self.blobs[name]
+                blob.set_grad(torch.full(blob.shape, float(w), dtype=torch.float32, device=self.device))
             else:
                 self.blob_loss_weights.setdefault(name, 0.0)
         for name in lp.top:
@@ -272,11 +288,18 @@ class Net(PycaffeNetMethods):
     @property
     def outputs(self):
         """Blobs no layer consumes, in name order (Caffe's output_blobs)."""
-        return list(self._outputs)
+        return list(self._output_names)
 
     @property
     def learnable_params(self):
         return [spec[0] for spec in self.param_specs]
+
+    @property
+    def params(self) -> "OrderedDict[str, list[Blob]]":
+        """pycaffe's ``net.params``: {layer name: its blobs} for the layers that have any (each list is
+        the layer's own, so blobs a layer adds later show up)."""
+        return OrderedDict((name, layer.blobs) for name, layer in zip(self.layer_names, self.engine_layers)
+                           if len(layer.blobs) > 0)
 
     def layer_index(self, name: str) -> int:
         """The schedule position of the layer called ``name``."""
@@ -347,35 +370,51 @@ class Net(PycaffeNetMethods):
 
     # ------------------------------------------------------------------------------------------
     # forward / backward (Caffe's ForwardFromTo, ForwardBackward)
-    def forward_from_to(self, start: int = 0, end: int | None = None, grad: bool = True):
+    def forward_from_to(self, start: int = 0, end: int | None = None, grad: bool = True, layerwise: bool = False):
         """Run steps ``start``..``end`` (inclusive; default all) and return the weighted loss as a
         float32 tensor (None when no loss top was computed).  Steps read their bottoms from the
         slots this pass produced, and a bottom produced before ``start`` (or an input) from its
-        blob.  With ``grad`` (and autograd enabled) the pass is recorded for backward."""
+        blob.  With ``grad`` (and autograd enabled) the pass is recorded for backward: as one graph
+        (what :meth:`forward_backward` differentiates), or with ``layerwise`` as one small graph per
+        layer that needs backward, each from its own cut bottoms (what :meth:`backward_from_to`
+        differentiates; pycaffe's ``forward()``).  The net's ``hooks`` run around every layer."""
         steps = self.schedule
         end = len(steps) - 1 if end is None else end
         slots = self._slots
         track = grad and torch.is_grad_enabled()
         retain = self._retain and track
         executor = self._executor
+        hooks = self.hooks
+        per_layer = layerwise or hooks.any_forward
         for i in range(len(slots)):
             slots[i] = None
         with torch.set_grad_enabled(track):
-            fused = max(start, min(executor.fused_from(start, end), end + 1))
+            fused = end + 1 if per_layer else max(start, min(executor.fused_from(start, end), end + 1))
             for k in range(start, fused):
                 step = steps[k]
+                hooks.run(hooks.before_forward, k)
                 if step.layer.feeds_from_blob:
                     for s in step.tops:
                         self._slot_from_blob(s, track)
-                    continue
-                ins = [slots[s] if slots[s] is not None else self._slot_from_blob(s, track) for s in step.bottoms]
-                self._store_tops(step, executor.run_layer(step, ins), retain)
+                elif layerwise and track:
+                    self.records[k] = None
+                    with torch.set_grad_enabled(step.need_backward):
+                        ins = [cut_input(slots[s] if slots[s] is not None else self._slot_from_blob(s, False),
+                                         step.need_backward and need)
+                               for s, need in zip(step.bottoms, step.bottom_need_backward)]
+                        outs = list(executor.run_layer(step, ins))
+                    if step.need_backward:
+                        self.records[k] = (ins, outs)
+                    self._store_tops(step, outs, retain)
+                else:
+                    ins = [slots[s] if slots[s] is not None else self._slot_from_blob(s, track) for s in step.bottoms]
+                    self._store_tops(step, executor.run_layer(step, ins), retain)
+                hooks.run(hooks.after_forward, k)
             if fused <= end:
                 inputs = {s: slots[s] if slots[s] is not None else self._slot_from_blob(s, track)
                           for s in self.segment_inputs(fused, end)}
                 for step, outs in zip(steps[fused:end + 1], executor.run_fused(self, fused, end, inputs)):
                     self._store_tops(step, outs, retain)
-        self._graph_alive = track
         loss = None
         for s, w in self.loss_terms:
             t = slots[s]
@@ -400,12 +439,10 @@ class Net(PycaffeNetMethods):
         return produced
 
     def _store_tops(self, step, outs, retain):
-        """Record a step's tops in their slots and blobs; without retained diffs, release the slots
+        """Record a step's tops in their slots and blobs; without retained slots, release the slots
         its in-place tops superseded."""
         slots, blobs, names = self._slots, self.blobs, self.slot_names
         for s, t in zip(step.tops, outs):
-            if retain and t.requires_grad and not t.is_leaf:
-                t.retain_grad()
             slots[s] = t
             blobs[names[s]].set_tensor(t)
         if not retain:
@@ -414,6 +451,9 @@ class Net(PycaffeNetMethods):
 
     def _slot_from_blob(self, s, track):
         t = self.slot_blob(s).tensor
+        if self._blob_last_slot[self.slot_names[s]] != s:
+            # the rest of this in-place chain will be written into the blob: read a copy
+            t = t.detach().clone()
         if track and self.force_backward and t.is_floating_point():
             t = t.detach().requires_grad_(True)
         self._slots[s] = t
@@ -421,59 +461,22 @@ class Net(PycaffeNetMethods):
 
     def forward_backward(self):
         """One training pass for the solver (Caffe's ForwardBackward): forward, backward of the
-        loss into the parameters' diffs; returns the loss (a detached tensor, 0.0 without one)."""
-        loss = self.forward_from_to()
-        if loss is not None and loss.requires_grad:
-            loss.backward()
-        self._graph_alive = False
+        loss into the parameters' diffs; returns the loss (a detached tensor, 0.0 without one).
+        With backward hooks the backward runs layer by layer (:meth:`backward_from_to`)."""
+        if self.hooks.any_backward:
+            loss = self.forward_from_to(layerwise=True)
+            self.backward_from_to()
+        else:
+            loss = self.forward_from_to()
+            if loss is not None and loss.requires_grad:
+                loss.backward()
         return 0.0 if loss is None else loss.detach()
 
-    def run_backward(self, output_diffs: bool = True) -> None:
-        """Backward of the last recorded forward: Σ loss_weight · loss top, plus (with
-        ``output_diffs``) the diffs users put on output blobs.  Parameter diffs accumulate; blob
-        diffs are replaced (kept only outside fast-training mode)."""
-        if not self._graph_alive:
-            raise fail("Net.backward() needs a forward pass first (the last forward ran without gradients "
-                       "or the net changed since).")
-        tensors, grads = [], []
-        slots = self._slots
-        loss_slots = {s for s, _ in self.loss_terms}
-        for s, w in self.loss_terms:
-            t = slots[s]
-            if t is not None and t.requires_grad:
-                tensors.append(t)
-                grads.append(torch.full_like(t, w))
-        if output_diffs:
-            for name in self._outputs:
-                s = self._blob_last_slot[name]
-                if s in loss_slots:
-                    continue
-                t = slots[s]
-                if t is None or not t.requires_grad:
-                    continue
-                g = self.blobs[name].grad
-                if g.shape != t.shape:
-                    continue
-                tensors.append(t)
-                grads.append(g.detach().clone())
-        if self._retain:
-            # clear stale intermediate diffs: a blob with no gradient path reads as zeros
-            for blob in self.blobs.values():
-                blob.zero_grad()
-        if tensors:
-            torch.autograd.backward(tensors, grads, retain_graph=self._retain)
-        if self._retain:
-            self._collect_blob_diffs()
-
-    def _collect_blob_diffs(self):
-        slots = self._slots
-        for name, blob in self.blobs.items():
-            s = self._blob_first_slot.get(name)
-            t = slots[s] if s is not None else None
-            if t is not None and t.grad is not None:
-                blob.set_grad(t.grad)
-            else:
-                blob.zero_grad()
+    def backward_from_to(self, start: int | None = None, end: int = 0) -> None:
+        """Caffe's BackwardFromTo: layers ``start`` (default the last) down to ``end``, each from the
+        diffs its tops' blobs hold (:mod:`fashioncaffe.backward`).  Parameter diffs accumulate;
+        bottom blob diffs are replaced."""
+        backward_from_to(self, len(self.schedule) - 1 if start is None else start, end)
 
     # ------------------------------------------------------------------------------------------
     # weights
@@ -485,9 +488,10 @@ class Net(PycaffeNetMethods):
 
     def share_with(self, other: "Net"):
         """Use ``other``'s parameter blobs (test nets share the train net's weights)."""
+        theirs_by_name = other.params
         for name, blobs in self.params.items():
-            if name in other.params:
-                theirs = other.params[name]
+            if name in theirs_by_name:
+                theirs = theirs_by_name[name]
                 layer = self.engine_layers[self.layer_index(name)]
                 for i in range(min(len(blobs), len(theirs))):
                     if blobs[i].shape == theirs[i].shape:

@@ -2,8 +2,13 @@
 
 A Python layer (``python_param { module layer param_str }``) is a class deriving from
 ``caffe.Layer`` with ``setup(bottom, top)``, ``reshape(bottom, top)``, ``forward(bottom, top)`` and
-``backward(top, propagate_down, bottom)`` over Blobs holding numpy arrays.  Before ``setup`` the
-engine sets ``self.param_str`` and ``self.phase``; ``reshape`` runs before every forward.  This path
+``backward(top, propagate_down, bottom)`` over Blobs holding numpy arrays.  As in BVLC Caffe
+(layer_factory's GetPythonLayer, python_layer.hpp): the class is constructed with the
+LayerParameter (``cls(param)``), and ``self.param_str`` and ``self.phase`` are set just before
+``setup`` -- a constructor that reads them fails with AttributeError, as it does in BVLC.
+``reshape`` runs before every forward.  An exception a layer raises reaches the caller as itself
+(same type and object), with a note naming the layer.  ``self.blobs`` is the engine layer's own
+list, so blobs the layer adds (``self.blobs.add_blob(...)``) are the net's parameters.  This path
 is exact but runs on the host.
 
 **BVLC's vectors.** BVLC Caffe hands ``bottom`` and ``top`` as its ``RawBlobVec`` (a wrapped
@@ -26,7 +31,7 @@ import importlib
 import numpy as np
 import torch
 
-from .blob import Blob
+from .blob import Blob, BlobVec
 from .errors import fail
 from .layers.base import Layer as EngineLayer, register
 
@@ -97,26 +102,12 @@ class BoolVec(_CaffeVector):
         return bool(item) in self._items
 
 
-class _BlobVec(list):
-    """``layer.blobs`` of a Python layer: a list of Blobs with pycaffe's ``add_blob``."""
-
-    def __init__(self, owner):
-        super().__init__()
-        self._owner = owner
-
-    def add_blob(self, *shape):
-        dev = getattr(self._owner, "_engine_device", torch.device("cpu"))
-        name = f"{getattr(self._owner, '_engine_name', 'python')}.{len(self)}"
-        self.append(Blob(shape, device=dev, learnable=True, name=name))
-
-
 class Layer:
-    """pycaffe's base class for Python layers (``caffe.Layer``)."""
+    """pycaffe's base class for Python layers (``caffe.Layer``), constructed with the layer's
+    LayerParameter.  ``param_str`` and ``phase`` are set by the net before ``setup``."""
 
-    def __init__(self, *args, **kwargs):  # pycaffe constructs with the LayerParameter; we ignore it
-        self.param_str = ""
-        self.phase = 0
-        self.blobs = _BlobVec(self)
+    def __init__(self, *args, **kwargs):
+        self.blobs = BlobVec(name="python")
 
     def setup(self, bottom, top):
         pass
@@ -143,11 +134,12 @@ def _load_class(param, layer_name):
         mod = importlib.import_module(pp.module)
     except ImportError as e:
         raise fail(f"Python layer '{layer_name}': cannot import module '{pp.module}' ({e}). The module must "
-                   "be on PYTHONPATH (the current directory and the prototxt's folder are searched).") from e
+                   "be on PYTHONPATH (the current directory and the prototxt's folder are searched).",
+                   like=type(e)) from e
     cls = getattr(mod, pp.layer, None)
     if cls is None:
         raise fail(f"Python layer '{layer_name}': module '{pp.module}' ({getattr(mod, '__file__', '?')}) has no "
-                   f"class '{pp.layer}'.")
+                   f"class '{pp.layer}'.", like=AttributeError)
     return cls
 
 
@@ -185,32 +177,31 @@ class PythonLayer(EngineLayer):
     def __init__(self, param, phase, device):
         super().__init__(param, phase, device)
         cls = _load_class(param, self.name)
-        obj = cls.__new__(cls)
-        obj.param_str = param.python_param.param_str
-        obj.phase = phase
-        obj._engine_device = self.device
-        obj._engine_name = self.name
-        try:
-            cls.__init__(obj, param)
-        except TypeError:
-            cls.__init__(obj)
-        if not hasattr(obj, "blobs") or not isinstance(obj.blobs, _BlobVec):
-            obj.blobs = _BlobVec(obj)
-        obj.param_str = param.python_param.param_str
-        obj.phase = phase
+        self.obj = None
+        obj = self._call("__init__", cls, param)
+        if not isinstance(getattr(obj, "blobs", None), BlobVec):
+            raise fail(f"Python layer '{self.name}': {cls.__module__}.{cls.__name__}.__init__ does not call "
+                       "caffe.Layer.__init__(self, param), so the layer has no blob vector; BVLC Caffe refuses "
+                       "such a layer too. Call the base constructor first.", like=TypeError)
+        obj.blobs.bind(self.name, self.device)
+        self.blobs = obj.blobs
         self.obj = obj
         self.tensor_fn = _resolve(cls.tensor_path, self.name) if getattr(cls, "tensor_path", None) else None
         self._bottom_blobs: list[Blob] = []
         self._top_blobs: list[Blob] = []
 
     def _call(self, what, *args):
+        """Call the user's method; what it raises propagates as itself, noted with the layer's name."""
         try:
+            if what == "__init__":
+                return args[0](*args[1:])
             return getattr(self.obj, what)(*args)
-        except Exception as e:  # a user layer failing: name it, keep the cause attached
-            if isinstance(e, (KeyboardInterrupt,)):
-                raise
-            raise fail(f"Python layer '{self.name}' ({type(self.obj).__module__}.{type(self.obj).__name__}) "
-                       f"raised {type(e).__name__} in {what}(): {e}") from e
+        except Exception as e:
+            cls = args[0] if what == "__init__" else type(self.obj)
+            if hasattr(e, "add_note"):
+                e.add_note(f"(raised in {what}() of Python layer '{self.name}', "
+                           f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__name__', '?')})")
+            raise
 
     def _vectors(self):
         """(bottom, top) as BVLC hands them to the layer."""
@@ -220,8 +211,9 @@ class PythonLayer(EngineLayer):
     def setup_blobs(self, bottom_shapes, n_tops):
         self._bottom_blobs = [Blob(s, device="cpu", name=f"{self.name}.bottom{i}") for i, s in enumerate(bottom_shapes)]
         self._top_blobs = [Blob((), device="cpu", name=f"{self.name}.top{i}") for i in range(n_tops)]
+        self.obj.param_str = self.param.python_param.param_str
+        self.obj.phase = self.phase
         self._call("setup", *self._vectors())
-        self.blobs = list(self.obj.blobs)
 
     def reshape(self, bottom_shapes):
         if self.tensor_fn is not None:

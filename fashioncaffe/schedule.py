@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import FashionCaffeError, fail
 
-__all__ = ["Step", "Executor", "EAGER", "layer_reshape"]
+__all__ = ["Step", "Executor", "EAGER", "Hooks", "layer_reshape"]
 
 
 class Step:
@@ -16,10 +16,14 @@ class Step:
 
     ``index``: position in the schedule; ``name``, ``type``, ``param`` (the LayerParameter);
     ``layer``: the engine layer; ``bottoms`` / ``tops``: slot indices; ``inplace_tops[i]``: top i
-    continues its bottom's in-place chain (top name == a bottom name).
+    continues its bottom's in-place chain (top name == a bottom name).  Set once the net is built:
+    ``param_lr[i]``: the lr_mult of the layer's blob i (0: Caffe computes no diff for it);
+    ``need_backward`` / ``bottom_need_backward[j]``: Caffe's ``layer_need_backward`` and
+    ``bottom_need_backward`` (:func:`fashioncaffe.backward.analyse_backward`).
     """
 
-    __slots__ = ("index", "name", "type", "param", "layer", "bottoms", "tops", "inplace_tops")
+    __slots__ = ("index", "name", "type", "param", "layer", "bottoms", "tops", "inplace_tops", "param_lr",
+                 "need_backward", "bottom_need_backward")
 
     def __init__(self, index, param, layer, bottoms, tops, inplace_tops):
         self.index = index
@@ -30,6 +34,9 @@ class Step:
         self.bottoms = bottoms
         self.tops = tops
         self.inplace_tops = inplace_tops
+        self.param_lr = []
+        self.need_backward = False
+        self.bottom_need_backward = [False] * len(bottoms)
 
     def __repr__(self):
         return f"<Step {self.index} {self.name!r} ({self.type}): slots {self.bottoms} -> {self.tops}>"
@@ -55,6 +62,33 @@ class Executor:
 
 
 EAGER = Executor()
+
+
+class Hooks:
+    """A net's per-layer callbacks (Caffe's ``Net::Callback``, pycaffe's ``net.before_forward(f)``
+    ...): each list holds callables run with the layer's schedule index around its forward or
+    backward, in the order they were added."""
+
+    __slots__ = ("before_forward", "after_forward", "before_backward", "after_backward")
+
+    def __init__(self):
+        self.before_forward = []
+        self.after_forward = []
+        self.before_backward = []
+        self.after_backward = []
+
+    @property
+    def any_forward(self) -> bool:
+        return bool(self.before_forward or self.after_forward)
+
+    @property
+    def any_backward(self) -> bool:
+        return bool(self.before_backward or self.after_backward)
+
+    @staticmethod
+    def run(callbacks, index: int) -> None:
+        for callback in callbacks:
+            callback(index)
 
 
 def layer_reshape(lp, layer, bottom_names, bottom_shapes):

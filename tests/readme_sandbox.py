@@ -4,7 +4,8 @@
 LMDB of them with its ``mean.binaryproto``, ``train_val.prototxt`` (an LMDB Data layer with a
 transform, a small conv net, SoftmaxWithLoss and Accuracy), ``solver.prototxt``, ``train.log`` (a
 short training), ``W.caffemodel`` / ``weights.caffemodel`` and ``S.solverstate`` (its snapshot),
-``deploy.prototxt`` (derived from the train_val), ``meta.json`` (label names, stored size, mean file),
+``deploy.prototxt`` (derived from the train_val), ``net.prototxt`` (the train_val with an ``fc7``
+blob, for extract_features), ``old.prototxt`` (a V1-format net, for upgrade_net_proto_text), ``meta.json`` (label names, stored size, mean file),
 ``model.onnx`` and ``my_pycaffe_script.py``; and links ``.venv`` and ``tools`` to the checkout's, so
 ``.venv/bin/python tools/...`` works in it.  No tests here.
 """
@@ -40,6 +41,17 @@ SOLVER = """net: "train_val.prototxt"
 base_lr: 0.01 lr_policy: "fixed" momentum: 0.9
 max_iter: 4 display: 2 test_iter: 1 test_interval: 2 test_initialization: true
 snapshot: 4 snapshot_prefix: "snap" solver_mode: CPU random_seed: 1
+"""
+
+# extract_features' example names the blob fc7
+FEATURE_NET = TRAIN_VAL + """layer { name: "fc7" type: "Flatten" bottom: "fc" top: "fc7" }
+"""
+
+OLD_FORMAT_NET = """name: "old_net"
+input: "data" input_dim: 1 input_dim: 3 input_dim: 28 input_dim: 28
+layers { name: "conv1" type: CONVOLUTION bottom: "data" top: "conv1" blobs_lr: 1 blobs_lr: 2
+         convolution_param { num_output: 4 kernel_size: 3 } }
+layers { name: "relu1" type: RELU bottom: "conv1" top: "conv1" }
 """
 
 PYCAFFE_SCRIPT = """import sys
@@ -78,6 +90,7 @@ def build(folder, repo_root):
     compute_image_mean(os.path.join(folder, "train_lmdb"), os.path.join(folder, "mean.binaryproto"), workers=1,
                        progress=False, log=quiet)
     for name, text in (("train_val.prototxt", TRAIN_VAL), ("solver.prototxt", SOLVER),
+                       ("net.prototxt", FEATURE_NET), ("old.prototxt", OLD_FORMAT_NET),
                        ("my_pycaffe_script.py", PYCAFFE_SCRIPT)):
         with open(os.path.join(folder, name), "w") as f:
             f.write(text)

@@ -166,6 +166,22 @@ def test_cuda_training_matches_cpu(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
+def test_initial_weights_on_cuda_equal_cpu_for_the_same_seed(tmp_path):
+    """BVLC fills parameters on the host; so do we, so a seed gives the same start on either device."""
+    from fashioncaffe.fillers import fill
+    from fashioncaffe.proto import caffe_pb2
+
+    for kind in ("gaussian", "xavier", "msra", "uniform"):
+        f = caffe_pb2.FillerParameter(type=kind, std=0.1, min=-1, max=1)
+        torch.manual_seed(7)
+        cpu = fill(torch.empty(16, 8, 3, 3), f)
+        torch.manual_seed(7)
+        gpu = fill(torch.empty(16, 8, 3, 3, device="cuda"), f)
+        assert torch.equal(cpu, gpu.cpu()), kind
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_blob_writes_reach_the_device(tmp_path):
     path = _deploy(tmp_path)
     torch.manual_seed(0)
@@ -221,7 +237,10 @@ def test_reading_params_between_steps_does_not_undo_training(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_solver_mode_gpu(tmp_path):
+    """pycaffe ignores solver_mode (only the command-line tool reads it); set_mode_gpu selects the GPU."""
     path = make_conv_case(tmp_path, iters=3, extra="solver_mode: GPU\ndevice_id: 0\n")
+    assert caffe.get_solver(path).net.device.type == "cpu"
+    caffe.set_mode_gpu()
     s = caffe.get_solver(path)
     assert s.net.device == torch.device("cuda", 0)
     assert all(n.device.type == "cuda" for n in s.test_nets)

@@ -99,20 +99,23 @@ class CountingExecutor(Executor):
 
 def test_an_executor_runs_the_nets_own_loop_and_gives_the_same_numbers():
     net = make_net()
-    net.forward()
-    net.backward()
-    want_loss, want_grad = float(net.blobs["loss"].data), net.params["conv"][0].diff.copy()
-    net.params["conv"][0].diff[...] = 0
+    want_loss = float(net.forward_backward())
+    want_grad = net.params["conv"][0].diff.copy()
+    net.clear_param_diffs()
     ex = CountingExecutor()
     net.set_executor(ex)
     assert net.executor is ex
-    net.forward()
-    net.backward()
+    loss = net.forward_backward()
     # conv eagerly (the Input feeds from its blobs), then relu..loss through run_fused's segment
     assert ex.layers == ["conv", "relu", "ip", "loss"]
     assert ex.fused == [(2, 4, sorted([net.blob_slot("conv", first=True), net.blob_slot("label")]))]
-    assert float(net.blobs["loss"].data) == want_loss
+    assert float(loss) == want_loss
     assert np.array_equal(net.params["conv"][0].diff, want_grad)
+    # pycaffe's forward records every layer on its own (for Caffe's layer-by-layer backward): no fusing
+    ex.layers.clear()
+    net.forward()
+    assert ex.layers == ["conv", "relu", "ip", "loss"] and len(ex.fused) == 1
+    assert float(net.blobs["loss"].data) == want_loss
     net.set_executor(None)
     assert net.executor is EAGER
 
@@ -123,8 +126,8 @@ def test_forward_backward_fills_parameter_diffs_only():
     loss = net.forward_backward()
     assert loss.shape == () and float(loss) > 0
     assert np.abs(net.params["ip"][0].diff).sum() > 0
-    with pytest.raises(FashionCaffeError, match="forward pass first"):
-        net.run_backward()
+    assert not np.abs(net.blobs["ip"].diff).any()    # the solver's pass keeps no blob diffs
+    assert net.blobs["loss"].diff == 1.0             # a loss top's diff holds its weight (Caffe's SetLossWeights)
 
 
 def test_propagate_shapes_and_reshape_follow_the_input_blobs():

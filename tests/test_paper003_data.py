@@ -269,7 +269,7 @@ def test_solver_restore_continues_the_stream(split, tmp_path):
     (dict(style=3), "no positive record"),
 ])
 def test_param_str_errors_name_the_problem(split, kw, msg):
-    with pytest.raises(caffe.FashionCaffeError, match=msg):
+    with pytest.raises(ValueError, match=msg):   # what the layer raises reaches the caller as itself
         _engine_batches(split, _param(split, **kw), 1, workers=0)
 
 

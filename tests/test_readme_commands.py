@@ -42,14 +42,30 @@ COMMANDS = {
     "make install": ("skip", "creates the environment every other command uses (done once, by any target)"),
     'make install TORCH_SPEC="torch==X --index-url <wheel index>"': ("skip", "installs torch from a wheel index"),
     "make help": REPO,
+    # -- the papers
+    '.venv/bin/python -m tools.paperNNN data|nets|train|evaluate|report|all --scale ci|tiny|small|full --data '
+    'synthetic|<dataset folder> --seeds "1 2 3" --gpu 0|0,1 --variants a,b --tables t1,t2 --force --weights '
+    '<caffemodel>': ("skip", "a synopsis (NNN: a paper's number; | separates choices); tests/test_papers.py runs "
+                             "`all --scale ci` of every paper through the same entry point"),
+    "make paperNNN": ("skip", "a template; every paper at SCALE=ci: tests/test_papers.py"),
+    "make paperNNN-<table>": ("skip", "a template; every paper's tables at SCALE=ci: tests/test_papers.py"),
+    "make paperNNN-data | paperNNN-train | paperNNN-evaluate | paperNNN-nets | paperNNN-check":
+        ("skip", "a template (| separates the targets); tests/test_papers.py and each paper's netgen test"),
+    "make paperNNN-check": ("skip", "a template; the committed nets equal the generators': tests/test_paper*_netgen.py"),
     # -- the engine's command line
     ".venv/bin/fashioncaffe train --solver solver.prototxt [--weights W.caffemodel | --snapshot S.solverstate] "
-    "[--gpu 0|0,1|all]": SANDBOX,
+    "[--gpu 0|0,1|all] [--snapshot_prefix P]": SANDBOX,
     ".venv/bin/fashioncaffe test --model train_val.prototxt --weights W.caffemodel --iterations 50": SANDBOX,
     ".venv/bin/fashioncaffe time --model deploy.prototxt --iterations 10": SANDBOX,
     ".venv/bin/fashioncaffe device_query": SANDBOX,
     ".venv/bin/fashioncaffe pycaffe my_pycaffe_script.py args…": SANDBOX,
     ".venv/bin/fashioncaffe --help": SANDBOX,
+    ".venv/bin/fashioncaffe extract_features W.caffemodel net.prototxt fc7 fc7_lmdb 10 lmdb": SANDBOX,
+    ".venv/bin/fashioncaffe upgrade_net_proto_text old.prototxt new.prototxt": SANDBOX,
+    ".venv/bin/fashioncaffe draw_net net.prototxt net.png [--rankdir TB] [--phase TRAIN]": SANDBOX,
+    ".venv/bin/python -m tools.bvlc_upstream --caffe-root …": ("skip", "a BVLC Caffe checkout (…: its path); "
+                                                                "`make test-all` runs it when BVLC_CAFFE_ROOT is set"),
+    "python -m …": ("skip", "prose (any `python -m` module of the checkout)"),
     ".venv/bin/python tools/parse_log.py train.log out_dir/": SANDBOX,
     ".venv/bin/python tools/plot_training.py train.log curve.png": SANDBOX,
     "fashioncaffe train": ("skip", "prose naming the command (its full form is in the block above)"),

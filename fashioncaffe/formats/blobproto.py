@@ -56,7 +56,8 @@ def blobproto_to_array(blob: caffe_pb2.BlobProto, return_diff: bool = False, nam
     count = int(np.prod(shape, dtype=np.int64))
     if arr.size != count:
         what = "diff" if return_diff else "data"
-        raise fail(f"{name}: holds {arr.size} {what} value(s) but its shape {list(shape)} needs {count}.")
+        raise fail(f"{name}: holds {arr.size} {what} value(s) but its shape {list(shape)} needs {count}.",
+                   like=ValueError)  # pycaffe's reshape raises ValueError
     return arr.reshape(shape)
 
 
@@ -92,11 +93,12 @@ def array_to_blobproto(arr, diff=None, legacy_4d: bool = False) -> caffe_pb2.Blo
     if diff is not None:
         diff = np.asarray(diff)
         if diff.size != arr.size:
-            raise fail(f"array_to_blobproto: diff has {diff.size} values but data has {arr.size}.")
+            raise fail(f"array_to_blobproto: diff has {diff.size} values but data has {arr.size}.", like=ValueError)
         wire += _packed_floats(6, diff.ravel())
     if legacy_4d:
         if arr.ndim != 4:
-            raise fail(f"array_to_blobproto: legacy_4d needs a 4-D array, got shape {list(arr.shape)}.")
+            raise fail(f"array_to_blobproto: legacy_4d needs a 4-D array, got shape {list(arr.shape)}.",
+                       like=ValueError)
         blob = caffe_pb2.BlobProto.FromString(wire)
         blob.num, blob.channels, blob.height, blob.width = (int(d) for d in arr.shape)
         return blob

@@ -28,7 +28,8 @@ from ..errors import fail
 from ..proto import caffe_pb2
 from .blobproto import array_to_blobproto, blobproto_to_array
 from .hdf5 import read_caffemodel_h5, write_caffemodel_h5
-from .model_files import is_hdf5_path, read_caffemodel, write_caffemodel
+from .caffemodel import read_caffemodel_binary, write_caffemodel_binary
+from .model_files import is_hdf5_path
 
 __all__ = ["copy_weights_into", "save_net", "read_weight_source", "apply_weight_source", "net_to_proto"]
 
@@ -44,15 +45,17 @@ class _Source:
         self.hdf5 = hdf5
 
 
-def read_weight_source(path) -> _Source:
-    """Read a weights file once (to copy it into several nets)."""
+def read_weight_source(path, hdf5: bool | None = None) -> _Source:
+    """Read a weights file once (to copy it into several nets).  ``hdf5``: the format (pycaffe's
+    ``load_hdf5`` says HDF5 whatever the name); None chooses by the name, as Caffe 1.0 does."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise fail(f"{path}: weights file does not exist (expected a .caffemodel or .caffemodel.h5).")
-    if is_hdf5_path(path):
+        raise fail(f"{path}: weights file does not exist (expected a .caffemodel or .caffemodel.h5).",
+                   like=RuntimeError)  # pycaffe: "Could not open file"
+    if hdf5 if hdf5 is not None else is_hdf5_path(path):
         layers = [(name, [(a, False) for a in arrays]) for name, arrays in read_caffemodel_h5(path)]
         return _Source(path, layers, True)
-    net_param = read_caffemodel(path)
+    net_param = read_caffemodel_binary(path)
     layers = []
     for lp in net_param.layer:
         blobs = []
@@ -84,7 +87,9 @@ def apply_weight_source(net, source: _Source, ignored=None) -> None:
     """Copy a read weights file into ``net`` with Caffe's matching rules.  Source layers the net does
     not have are logged one by one, as Caffe does, or appended to the list ``ignored`` when given (for
     a caller that reports them in one line)."""
-    index = {name: i for i, name in enumerate(net.layer_names)}
+    index = {}
+    for i, name in enumerate(net.layer_names):
+        index.setdefault(name, i)  # two layers of one name: the first gets the weights, as in Caffe
     owners = _owners(net)
     copied = 0
     for name, blobs in source.layers:
@@ -129,10 +134,10 @@ def apply_weight_source(net, source: _Source, ignored=None) -> None:
                          "matched by layer name.", "net.cpp:1072")
 
 
-def copy_weights_into(net, path, ignored=None) -> None:
+def copy_weights_into(net, path, ignored=None, hdf5: bool | None = None) -> None:
     """``net.copy_from(path)``: copy weights by layer name from a .caffemodel or .caffemodel.h5
-    (``ignored``: see :func:`apply_weight_source`)."""
-    apply_weight_source(net, read_weight_source(path), ignored)
+    (``ignored``: see :func:`apply_weight_source`; ``hdf5`` as in :func:`read_weight_source`)."""
+    apply_weight_source(net, read_weight_source(path, hdf5), ignored)
 
 
 def _blob_arrays(blob, diff):
@@ -159,11 +164,12 @@ def net_to_proto(net, write_diff: bool = False) -> caffe_pb2.NetParameter:
     return out
 
 
-def save_net(net, path, hdf5: bool = False, write_diff: bool = False) -> None:
-    """Write the net's weights to ``path``: binary NetParameter, or Caffe's HDF5 layout when ``hdf5``
-    (or when ``path`` ends in ``.h5``).  Atomic."""
+def save_net(net, path, hdf5: bool | None = None, write_diff: bool = False) -> None:
+    """Write the net's weights to ``path``: binary NetParameter, or Caffe's HDF5 layout; ``hdf5``
+    None chooses by the name (``.h5``), True/False force the format (pycaffe's ``save_hdf5`` /
+    ``save``).  Atomic."""
     path = os.fspath(path)
-    if hdf5 or is_hdf5_path(path):
+    if hdf5 if hdf5 is not None else is_hdf5_path(path):
         owners = _owners(net)
         layers, diffs = [], []
         for name, layer in zip(net.layer_names, net.engine_layers):
@@ -182,4 +188,4 @@ def save_net(net, path, hdf5: bool = False, write_diff: bool = False) -> None:
             diffs.append((name, darrays))
         write_caffemodel_h5(path, layers, diffs if write_diff else None)
         return
-    write_caffemodel(path, net_to_proto(net, write_diff))
+    write_caffemodel_binary(path, net_to_proto(net, write_diff))

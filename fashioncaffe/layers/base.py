@@ -21,7 +21,7 @@ import difflib
 
 import torch
 
-from ..blob import Blob
+from ..blob import Blob, BlobVec
 from ..errors import fail
 
 TRAIN, TEST = 0, 1
@@ -84,7 +84,7 @@ class Layer:
         self.name = param.name
         self.phase = phase
         self.device = torch.device(device)
-        self.blobs: list[Blob] = []
+        self.blobs: BlobVec = BlobVec(name=param.name, device=self.device)
 
     # -- hooks ------------------------------------------------------------------------------------
     def setup(self, bottom_shapes: list[tuple]) -> None:
@@ -102,6 +102,11 @@ class Layer:
 
     def forward(self, bottoms: list[torch.Tensor]) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        """Caffe's AllowForceBackward: may ``force_backward`` give this bottom a diff?  Every bottom
+        of most layers; a ``*Loss`` layer (Caffe's LossLayer) not its label, bottom 1."""
+        return not (self.is_loss and bottom_index == 1)
 
     def param_mults(self, i: int, lr_mult: float, decay_mult: float) -> tuple[float, float]:
         """The (lr_mult, decay_mult) parameter ``i`` learns with; a layer may force them

@@ -242,6 +242,9 @@ class EuclideanLossLayer(_LossLayer):
     """loss = Σ (a − b)² / (2N), N = a.shape[0];  ∂loss/∂a = (a − b)/N, ∂loss/∂b = −(a − b)/N.
     bottoms: a, b (same count per sample);  top: loss (scalar)."""
 
+    def allow_force_backward(self, bottom_index):
+        return True  # both bottoms are data (Caffe's EuclideanLossLayer)
+
     def reshape(self, bottom_shapes):
         a, b = tuple(bottom_shapes[0]), tuple(bottom_shapes[1])
         if math.prod(a[1:]) != math.prod(b[1:]) or (a[:1] != b[:1]):
@@ -325,6 +328,9 @@ class ContrastiveLossLayer(_LossLayer):
     bottoms: a (N × C), b (N × C), s (N; nonzero = similar);  top: loss (scalar).
     ``contrastive_loss_param``: margin (1), legacy_version (false).
     """
+
+    def allow_force_backward(self, bottom_index):
+        return bottom_index != 2  # the similarity label
 
     num_bottoms = (3, 3)
 

@@ -18,8 +18,8 @@ Everything on parameters is a handful of ``torch._foreach_*`` calls per group of
 (lr_mult, decay_mult).  Parameters with lr_mult 0 are frozen: Caffe computes no diff for them
 (``param_propagate_down`` is false), so they are left out of the clipping norm and never change;
 their history stays zero (Caffe's too, except AdaGrad-like rules accumulating weight decay, which
-never moves the weights).  After a step a parameter's ``diff`` holds the regularised gradient,
-not Caffe's update value.
+never moves the weights).  After a step a parameter's ``diff`` holds Caffe's update value (the
+step subtracted from it), and a frozen one's zero.
 """
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ class SGDSolver(Solver):
                 groups.setdefault((lr, decay), []).append(i)
         return groups
 
+    @property
+    def lr(self) -> float:
+        """pycaffe's ``solver.lr``: the learning rate of the current iteration (GetLearningRate)."""
+        return float(self.get_learning_rate())
+
     def get_learning_rate(self):
         rate, self.current_step, msg = learning_rate(self.param, self.iter, self.current_step)
         if msg:
@@ -106,6 +111,10 @@ class SGDSolver(Solver):
         specs = self.net.param_specs
         hist = self._ensure_history()
         groups = self._groups()
+        with torch.no_grad():
+            for b, lr_mult, *_ in specs:  # Caffe leaves a frozen parameter's diff at zero
+                if lr_mult == 0 and b.tensor.grad is not None:
+                    b.zero_grad()
         if not groups:
             return
         active = [i for idx in groups.values() for i in idx]

@@ -41,7 +41,6 @@ from .. import logging_caffe as log
 from .. import mode
 from ..errors import FashionCaffeError, fail
 from ..formats.weights import apply_weight_source, read_weight_source
-from ..proto import caffe_pb2
 from .param_checks import check_has_iterations, warn_dubious_settings
 from .prefix_lock import PrefixLock
 from .signal_handler import SignalHandler
@@ -69,7 +68,6 @@ class Solver:
         self.is_root = distributed.rank() == 0   # the process that tests, logs and snapshots
         log.info("Initializing solver from parameters: \n" + text_format.MessageToString(param), SRC + "48")
         self._check_param()
-        self._select_mode()
         if param.random_seed >= 0:
             seed = int(param.random_seed) + distributed.rank()
             mode.set_random_seed(seed)
@@ -135,17 +133,6 @@ class Solver:
             raise fail(f"Solver: unknown regularization_type '{p.regularization_type}' (Caffe knows L1 and L2).")
         if p.display < 0 or p.snapshot < 0:
             raise fail("Solver: display and snapshot must be >= 0.")
-
-    def _select_mode(self):
-        p = self.param
-        if p.HasField("solver_mode") and p.solver_mode == caffe_pb2.SolverParameter.GPU and not mode.is_gpu():
-            if torch.cuda.is_available():
-                mode.set_device(p.device_id)
-                mode.set_mode_gpu()
-                log.info(f"Using GPU {p.device_id} (solver_mode: GPU)", "caffe.cpp:230")
-            else:
-                log.warning("solver_mode is GPU but no CUDA device is visible to PyTorch; running on the CPU.",
-                            "caffe.cpp:230")
 
     def _check_snapshot_permissions(self):
         if not (self.is_root and self.param.snapshot):
@@ -271,8 +258,16 @@ class Solver:
         self.last_snapshot = write_snapshot(self)
         self._unverified.append((self.iter, self.last_snapshot))
 
-    def add_callback(self, on_start, on_gradients_ready):
-        """pycaffe's ``solver.add_callback``: called at each iteration's start and before the update."""
+    def add_callback(self, on_start, on_gradients_ready=None):
+        """pycaffe's ``solver.add_callback(on_start, on_gradients_ready)``: called at each iteration's
+        start and before the update.  (An ``NCCL`` object alone, which pycaffe also accepts, does
+        nothing: see :mod:`fashioncaffe.pycaffe_runtime`.)"""
+        from ..pycaffe_runtime import NCCL
+
+        if on_gradients_ready is None and isinstance(on_start, NCCL):
+            return
+        if not (callable(on_start) and callable(on_gradients_ready)):
+            raise fail("solver.add_callback(on_start, on_gradients_ready) takes two callables.", like=TypeError)
         self._callbacks.append((on_start, on_gradients_ready))
 
     def share_weights(self, other_net):
@@ -332,10 +327,8 @@ class Solver:
     # ------------------------------------------------------------------------------------------
     # the passes
     def _zero_grads(self):
-        # Dropping the buffers (rather than zeroing them) lets autograd write the first gradient
-        # instead of adding it to zeros: one pass less over every parameter per iteration.
         for b, *_ in self.net.param_specs:
-            b.tensor.grad = None
+            b.release_grad()
 
     def _forward_backward(self):
         n = int(self.param.iter_size)

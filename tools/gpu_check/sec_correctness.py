@@ -118,6 +118,6 @@ def run(ctx):
                       f"outputs {worst_out:.2e}, weights {worst_w:.2e} ({worst_name})")
             if ctx.cuda and not same_init:
                 ctx.note(f"{s}: the CUDA solver's initial weights differ from the CPU's for the same random_seed "
-                         "(the engine fills on the device; BVLC fills on the host, so its runs start equal); "
+                         "(the engine is meant to fill on the host as BVLC does, so they should start equal); "
                          "the CUDA run was given the CPU's initial weights")
     log_file.close()

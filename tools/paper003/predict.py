@@ -52,6 +52,6 @@ def predict(train_val, weights, count, source=None, batch_size=None, score_blob=
     for _ in range(math.ceil(count / bs)):
         net.forward()
         scores.append(np.asarray(net.blobs[score_blob].data, np.float64).reshape(bs, -1))
-        labels.append(np.asarray(net.blobs[label_blob].data).reshape(bs, -1))
+        labels.append(np.array(net.blobs[label_blob].data, copy=True).reshape(bs, -1))   # the blob is reused by the next forward
     s = np.concatenate(scores)[:count]
     return 1.0 / (1.0 + np.exp(-s)), np.concatenate(labels)[:count]
