@@ -37,7 +37,7 @@ SANDBOX, REPO = ("sandbox", 300), ("repo", 300)
 SLOW_REPO = ("repo-slow", 900)  # run by `make test-all` (marked slow)
 COMMANDS = {
     # -- Two commands
-    "make demo": ("skip", "trains for minutes; tests/test_demo.py runs the same chain at SCALE=ci (slow suite)"),
+    "make demo": ("skip", "trains for minutes; tests/test_demo.py runs the same chain (tools/demo.py) at scale ci"),
     "make test": ("skip", "the test suite itself"),
     "make install": ("skip", "creates the environment every other command uses (done once, by any target)"),
     'make install TORCH_SPEC="torch==X --index-url <wheel index>"': ("skip", "installs torch from a wheel index"),
