@@ -171,7 +171,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
         pool = None
         it_ = map(_render_job, specs)
     if progress:
-        it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img")
+        it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img", disable=None)  # a bar on a terminal only
     try:
         for s, (data, lms, bbox) in zip(shots, it_):
             _put(out, paths[s["index"]], data)
