@@ -1,4 +1,4 @@
-"""`make demo`: the whole chain on the embedded synthetic wardrobe, in about ten minutes on 2 CPU cores.
+"""`make demo`: the whole chain on the embedded synthetic wardrobe, in a few minutes on 2 CPU cores.
 
     generate the tiny wardrobe → convert to LMDBs → train paper 000's multi-weight AlexNet (narrow,
     tiny) → mAP@50 per group → table + training-curve plot → ONNX export → onnxruntime predictions
@@ -6,14 +6,15 @@
 Every stage reuses the project's own entry points (data_prep.wardrobe, data_prep.eclothing through
 tools.paper000's data adapter, the reproduction framework's training (`fashioncaffe train`) and
 evaluation (predictions.npz, results.json) of tools/repro, `fashioncaffe export`, fashioncaffe.infer),
-so the demo shows exactly what `python -m tools.paper000 all` and a user by hand would run.  Outputs go to ``--out`` (default runs/demo); a stage whose
-output exists is not repeated unless ``--force`` is given.
+so the demo shows exactly what `python -m tools.paper000 all` and a user by hand would run.  Outputs go
+to ``--out`` (default runs/demo); a stage whose output exists is not repeated unless ``--force`` is
+given.  The demo fails (exit 1) when onnxruntime's scores and the engine's differ by more than 1e-4
+(relative) or when no output could be compared.
 """
 from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import shutil
 import subprocess
@@ -31,11 +32,11 @@ def stage(n, title):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="runs/demo")
+    ap.add_argument("--out", default="runs/demo", help="folder of the table, curve, ONNX model and predictions")
     ap.add_argument("--scale", default="tiny", help="tiny (default) or ci (a tenth of the iterations)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="training seed (default 1; the wardrobe's is always 0)")
     ap.add_argument("--images", type=int, default=6, help="how many test images to predict with onnxruntime")
-    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--force", action="store_true", help="train and evaluate again even if the outputs exist")
     a = ap.parse_args(argv)
     t_start = time.time()
     os.makedirs(a.out, exist_ok=True)
@@ -66,7 +67,8 @@ def main(argv=None):
     stage(4, "evaluate mAP@50 per attribute group (eq. 10) and write the table")
     result = evaluation.evaluate_run(exp, variant, a.seed)
     table_path = os.path.join(a.out, "table.md")
-    command = "make demo" if a.scale == "tiny" and a.seed == 1 else f"python -m tools.demo --scale {a.scale} --seed {a.seed}"
+    command = ("make demo" if a.scale == "tiny" and a.seed == 1
+               else f"python -m tools.demo --scale {a.scale} --seed {a.seed}")
     os.replace(report.write_report(exp, ["table2"], generated_by=command, quiet=True, out_dir=a.out,
                                    only_variants=True)[0], table_path)
     _print_table_summary(exp, result, a.seed, trained["iterations"], table_path)
