@@ -411,7 +411,7 @@ def run(args):
         for r, labels in zip(results, truths):
             if r["ok"]:
                 out.draw(r, pred.load_image(r["image"]), os.path.join(args.draw, out.drawn_name(r["image"], taken)),
-                         args.top_k, labels)
+                         args.top_k, labels, members)
     summary = out.summary_lines(results, truths, members, dt, pred.provider)
     if args.draw:
         summary.append(f"drawn: {len(taken)} image(s) in {args.draw}")

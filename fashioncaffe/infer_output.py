@@ -143,7 +143,10 @@ def compact_lines(res, members, top_k=5, labels=None):
     return lines
 
 
-def _lines_with_truth(res, members, labels):
+def truth_rows(res, members, labels):
+    """Per category output and attribute group the image is labelled in: (group, top-1 label, its
+    score, the true labels of the group, whether the top-1 is one of them); and the labels no output
+    predicts."""
     have = set(labels)
     rows, covered = [], set()
     for name, o in res["outputs"].items():
@@ -158,16 +161,20 @@ def _lines_with_truth(res, members, labels):
             if not true:
                 continue
             covered.update(true)
-            ok = top["label"] in have
-            rows.append((group or "category", f"{top['label']} {top['score']:.2f}",
-                         "✓" if ok else "✗ truth: " + ", ".join(true)))
+            rows.append((group or "category", top["label"], top["score"], true, top["label"] in have))
+    return rows, [lab for lab in labels if lab not in covered]
+
+
+def _lines_with_truth(res, members, labels):
+    found, other = truth_rows(res, members, labels)
+    rows = [(g, f"{label} {score:.2f}", "✓" if ok else "✗ truth: " + ", ".join(true))
+            for g, label, score, true, ok in found]
     right, annotated = group_hits(res, labels, members)
     head = res["image"] + (f"   top-1 right in {right} of {annotated} labelled group(s)" if annotated else
                            "   (none of its labels is one the model predicts)")
     width = max([len(g) for g, _, _ in rows] + [8])
     pred_w = max([len(p) for _, p, _ in rows] + [8])
     lines = [head] + [f"  {g:<{width}}  {p:<{pred_w}}  {v}" for g, p, v in rows]
-    other = [lab for lab in labels if lab not in covered]
     if other:
         lines.append(f"  {'':<{width}}  (labels no output predicts: {', '.join(other)})")
     lines += [f"  {n}" for n in _landmark_note(res)]
@@ -258,9 +265,11 @@ def write_csv(results, truths, stream):
 # ------------------------------------------------------------------------------------------------
 # pictures
 # ------------------------------------------------------------------------------------------------
-def draw(res, image, out_path, top_k=5, labels=None):
+def draw(res, image, out_path, top_k=5, labels=None, members=None):
     """Write ``image`` (HWC uint8 BGR/gray as decoded) with the predictions beside it and the landmarks
-    on it to ``out_path`` (PNG)."""
+    on it to ``out_path`` (PNG).  With ground truth (``labels``, and ``members`` as for
+    :func:`compact_lines`) the predictions are those the text shows: the top-1 of each group the image
+    is labelled in, beside the true label."""
     import cv2
 
     img = image
@@ -284,11 +293,17 @@ def draw(res, image, out_path, top_k=5, labels=None):
             cv2.circle(img, (int(round(x)), int(round(y))), 4, colour, -1 if visible else 1, cv2.LINE_AA)
             cv2.putText(img, str(i + 1), (int(round(x)) + 5, int(round(y)) - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                         colour, 1, cv2.LINE_AA)
-    text = ["predicted:"]
-    have = set(labels or [])
-    for group, label, score, _ in headline(res, top_k):
-        mark = ("  (true)" if label in have else "") if labels is not None else ""
-        text.append(f" {group + ': ' if group else ''}{label} {score:.2f}{mark}")
+    found = truth_rows(res, members, labels)[0] if labels is not None and members is not None else None
+    if found:
+        text = ["predicted (top-1 of each labelled group):"]
+        text += [f" {g}: {label} {score:.2f}  " + ("right" if ok else "(truth: " + ", ".join(true) + ")")
+                 for g, label, score, true, ok in found]
+    else:
+        text = ["predicted:"]
+        have = set(labels or [])
+        for group, label, score, _ in headline(res, top_k):
+            mark = ("  (true)" if label in have else "") if labels is not None else ""
+            text.append(f" {group + ': ' if group else ''}{label} {score:.2f}{mark}")
     for o in (res.get("outputs") or {}).values():
         if o["kind"] == "landmarks":
             text.append(f"landmarks: {len(o['points'])} (green visible, red not)")

@@ -41,6 +41,7 @@ def test_demo_outputs_say_what_ran(in_paper000_ci, capfd):
     assert "Not run at this scale / selection: Multi-label, Multi-task (left out of the table)." in table
     assert "**" not in "".join(ln for ln in table.splitlines() if ln.startswith("|") and "Mean" not in ln)
     assert "training seed 1" in out and "18 iterations" in out
+    assert "- **This table (`make demo`)**: paper 000's Table II for the one net the demo trains" in table
     # the experiment's own table (both ci nets) is left alone
     assert open(experiment_table).read() == before
 

@@ -301,3 +301,25 @@ def test_export_summarises_the_weights_it_did_not_need(exported, tmp_path, capsy
     assert "Ignoring source layer" not in err
     summary = [line for line in err.splitlines() if "not in the deploy net" in line]
     assert len(summary) == 1 and "6 layer(s)" in summary[0] and "loss_cat" in summary[0], err
+
+
+def test_drawing_shows_what_the_text_shows_when_truth_is_known(exported, capsys, tmp_path, monkeypatch):
+    """With --truth the picture's panel lists the top-1 of each group the image is labelled in, beside
+    the true label -- the rows of the text output, not the most confident labels of any group."""
+    from fashioncaffe.cli import main
+
+    written = []
+    real = cv2.putText
+    monkeypatch.setattr(cv2, "putText", lambda img, text, *a, **k: (written.append(text), real(img, text, *a, **k))[1])
+    truth = tmp_path / "labels.txt"
+    truth.write_text("img0.png\tcoat;red;long\n")
+    rc = main(["infer", "--onnx", exported["onnx"], str(exported["imgs"] / "img0.png"), "--truth", str(truth),
+               "--draw", str(tmp_path / "drawn"), "--provider", "cpu"])
+    capsys.readouterr()
+    assert rc == 0
+    assert "predicted (top-1 of each labelled group):" in written
+    rows = {t.split(":")[0].strip(): t for t in written if t.startswith(" ") and ":" in t}
+    assert {"category", "color", "length"} <= set(rows)
+    assert "pattern" not in rows
+    for group, true in (("category", "coat"), ("color", "red"), ("length", "long")):
+        assert rows[group].endswith("right") or rows[group].endswith(f"(truth: {true})"), rows[group]

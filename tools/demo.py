@@ -69,8 +69,10 @@ def main(argv=None):
     table_path = os.path.join(a.out, "table.md")
     command = ("make demo" if a.scale == "tiny" and a.seed == 1
                else f"python -m tools.demo --scale {a.scale} --seed {a.seed}")
-    os.replace(report.write_report(exp, ["table2"], generated_by=command, quiet=True, out_dir=a.out,
-                                   only_variants=True)[0], table_path)
+    what = _what_the_table_is(exp, a.seed, trained["iterations"])
+    written = report.write_report(exp, ["table2"], generated_by=command, quiet=True, out_dir=a.out,
+                                  only_variants=True, notes=[f"- **This table (`make demo`)**: {what}."])
+    os.replace(written[0], table_path)
     _print_table_summary(exp, result, a.seed, trained["iterations"], table_path)
 
     stage(5, "export the trained net to ONNX")
@@ -134,6 +136,12 @@ def _test_images(wardrobe, n):
     return picks
 
 
+def _what_the_table_is(exp, seed, iterations):
+    return (f"paper 000's Table II for the one net the demo trains (multi-weight AlexNet-narrow), scale "
+            f"{exp.scale}, {iterations} iterations, training seed {seed}, on the SYNTHETIC wardrobe (seed 0), "
+            "beside the paper's numbers (e-Clothing, 45k iterations)")
+
+
 def _print_table_summary(exp, result, seed, iterations, table_path):
     """What the table is, in a few lines: the one net the demo trains, at what scale, and its mean
     (``result``: the run's results.json record)."""
@@ -141,9 +149,7 @@ def _print_table_summary(exp, result, seed, iterations, table_path):
 
     m = result["metrics"]
     shown = [g for g, v in m["map_fc7"].items() if v is not None and g not in m.get("degenerate", [])]
-    print(f"  {table_path}: paper 000's Table II for the one net the demo trains (multi-weight AlexNet-narrow), "
-          f"scale {exp.scale}, {iterations} iterations, training seed {seed}, on the SYNTHETIC wardrobe "
-          f"(seed 0), beside the paper's numbers (e-Clothing, 45k iterations).")
+    print(f"  {table_path}: {_what_the_table_is(exp, seed, iterations)}.")
     print(f"  mean mAP@50 (fc7) over {len(shown)} of {len(m['map_fc7'])} groups: {100 * m['mean_map_fc7']:.2f} "
           f"(the paper's, over its 24 groups: {paper.TABLE2_MEANS[2]:.2f}); groups every ranking scores 100 on "
           f"(marked †): {', '.join(m.get('degenerate', [])) or 'none'}")

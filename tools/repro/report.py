@@ -267,10 +267,10 @@ def claims_section(exp, runs):
     return out + [""]
 
 
-def write_report(exp, tables=None, generated_by=None, quiet=False, out_dir=None, only_variants=False):
+def write_report(exp, tables=None, generated_by=None, quiet=False, out_dir=None, only_variants=False, notes=()):
     """Write the tables (all when ``tables`` is empty, then report.md with the claims); their paths.
-    ``generated_by``: the command the headers name (default the paper's ``report`` step); ``quiet``:
-    do not print the tables; ``out_dir``: where they go (default the experiment's folder); with
+    ``generated_by``: the command the headers name (default the paper's ``report`` step); ``notes``:
+    header lines added after the paper's own; ``quiet``: print nothing; ``out_dir``: where they go (default the experiment's folder); with
     ``only_variants`` the tables show the experiment's variants alone, not every run found (the demo,
     which runs one variant, writes its table to its own folder this way and leaves the experiment's
     alone)."""
@@ -284,7 +284,7 @@ def write_report(exp, tables=None, generated_by=None, quiet=False, out_dir=None,
         raise SystemExit(f"paper {exp.paper.number}: no table {', '.join(unknown)} (tables: {', '.join(rep.TABLES)})")
     out_dir = out_dir or exp.out_dir
     os.makedirs(out_dir, exist_ok=True)
-    extra = rep.header_lines(exp, runs) if hasattr(rep, "header_lines") else []
+    extra = (rep.header_lines(exp, runs) if hasattr(rep, "header_lines") else []) + list(notes)
     written, sections = [], []
     for name in tables or list(rep.TABLES):
         t = rep.TABLES[name]
@@ -299,6 +299,6 @@ def write_report(exp, tables=None, generated_by=None, quiet=False, out_dir=None,
                          + claims_section(exp, runs)) + "\n"
         written.append(R.write_text(os.path.join(out_dir, "report.md"), text))
         print(text.split("## Claims", 1)[-1] if "## Claims" in text else "")
-    for p in written:
+    for p in [] if quiet else written:
         print(f"[{exp.paper.name}] wrote {p}", flush=True)
     return written
