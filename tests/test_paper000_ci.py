@@ -85,6 +85,7 @@ def test_table_shows_what_ran_and_keeps_degenerate_groups_out_of_means(paper_ci)
     assert not any(h.startswith("Multi-task") for h in head)
     assert "Multi-label ours (8 it)" in head and "Multi-weight ours (18 it)" in head
     assert "Not run at this scale / selection: Multi-task (left out of the table)." in text
+    assert "by `python -m tools.paper000 all --scale ci --workers 2`." in text  # the command that ran
 
     p = load_predictions(str(folder / exp.run_dir("all_multiweight", 1) / "predictions.npz"))
     a = p["attributes"]
