@@ -75,10 +75,10 @@ def _features_args(p):
     p.add_argument("feature_extraction_proto_file", help="net prototxt with a data layer (run in TEST phase)")
     p.add_argument("extract_feature_blob_names", help="blob name(s), comma-separated")
     p.add_argument("save_feature_dataset_names", help="one new database per blob, comma-separated")
-    p.add_argument("num_mini_batches", type=int)
+    p.add_argument("num_mini_batches", type=int, help="forward passes (each stores one batch of every blob)")
     p.add_argument("db_type", help="lmdb")
-    p.add_argument("mode", nargs="?", default="CPU", choices=["CPU", "GPU"])
-    p.add_argument("device_id", nargs="?", type=int, default=0)
+    p.add_argument("mode", nargs="?", default="CPU", choices=["CPU", "GPU"], help="CPU (default) or GPU")
+    p.add_argument("device_id", nargs="?", type=int, default=0, help="the GPU in GPU mode (default 0)")
 
 
 def _features(a):
