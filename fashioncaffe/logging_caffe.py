@@ -21,7 +21,7 @@ import sys
 import threading
 
 __all__ = ["info", "warning", "warning_once", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
-           "set_enabled", "format_line"]
+           "min_level", "set_enabled", "format_line"]
 
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
 _state = {
@@ -125,6 +125,11 @@ def forget_log_files() -> None:
 
 def set_min_level(level: int) -> None:
     _state["min_level"] = int(level)
+
+
+def min_level() -> int:
+    """The lowest severity logged now (to restore after a :func:`set_min_level`)."""
+    return _state["min_level"]
 
 
 def set_enabled(enabled: bool) -> None:

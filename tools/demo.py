@@ -101,8 +101,12 @@ def main(argv=None):
     from fashioncaffe import logging_caffe
     from fashioncaffe.onnx.testing import check_agreement
 
+    level = logging_caffe.min_level()
     logging_caffe.set_min_level(1)  # the weight copy's per-layer INFO lines would bury the result
-    onnx_outputs, engine_outputs = _outputs_of_both(onnx_path, net_path, weights, local)
+    try:
+        onnx_outputs, engine_outputs = _outputs_of_both(onnx_path, net_path, weights, local)
+    finally:
+        logging_caffe.set_min_level(level)
     try:
         errors = check_agreement(onnx_outputs, engine_outputs, tol=AGREEMENT_TOL)
     except AssertionError as e:
