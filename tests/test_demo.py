@@ -22,8 +22,12 @@ def test_demo_outputs_say_what_ran(in_paper000_ci, capfd):
     experiment_table = os.path.join("runs", "paper000", "synthetic-ci", "table2.md")
     before = open(experiment_table).read()
 
+    from fashioncaffe import logging_caffe
+
+    level = logging_caffe.min_level()
     assert demo.main(["--scale", "ci", "--out", "runs/demo"]) == 0
     out = capfd.readouterr().out
+    assert logging_caffe.min_level() == level  # the demo quiets the engine's check, then restores the level
 
     # the summary's paths exist; meta.json where the summary says
     listed = dict(re.findall(r"^  (meta\.json \(labels, preprocessing\)|LMDBs|mAP@50 table|ONNX model|predictions drawn)"
