@@ -210,8 +210,14 @@ def test_every_script_option_has_help_text(module, monkeypatch):
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", capture)
     monkeypatch.syspath_prepend(ROOT)
+    import os
+
+    env = dict(os.environ)
     with pytest.raises(Parsed) as got:
         importlib.import_module(module).main([])
+    # importing a tool must not change the environment every later subprocess inherits (tools.benchmark
+    # once set GLOG_minloglevel at import, and the training logs of later tests lost their loss lines)
+    assert dict(os.environ) == env, f"{module}: changed os.environ on import"
     parser = got.value.args[0]
     missing = [a.option_strings or a.dest for a in parser._actions
                if a.dest != "help" and not a.dest.startswith("_") and (not a.help or a.help == argparse.SUPPRESS)]

@@ -49,7 +49,6 @@ if str(ROOT) not in sys.path:
 from tools.benchmark_models import build_torch_model  # noqa: E402
 
 ZOO = ROOT / "prototxt" / "zoo"
-os.environ.setdefault("GLOG_minloglevel", "1")  # the solver's INFO log would drown the results
 NETS = {"alexnet": "bvlc_alexnet/train_val.prototxt", "vgg16": "vgg16/deploy.prototxt",
         "resnet50": "resnet50/deploy.prototxt"}
 CPU_DEFAULT_SIZE = {"alexnet": 227, "vgg16": 64, "resnet50": 64}
@@ -387,6 +386,12 @@ def main(argv=None):
     ap.add_argument("--profile", action="store_true", help="print profiler tables for both sides")
     ap.add_argument("--_probe", choices=["engine", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    # the solver's INFO log would drown the results: quiet here and in the subprocesses (set when run,
+    # not at import -- importing this module must not change a caller's environment)
+    os.environ.setdefault("GLOG_minloglevel", "1")
+    from fashioncaffe import logging_caffe
+
+    logging_caffe.set_min_level(int(os.environ["GLOG_minloglevel"]))
 
     import torch
 
