@@ -44,13 +44,20 @@ test: $(VENV_STAMP) ## the fast test suite (what CI runs)
 test-all: $(VENV_STAMP) ## every test, the slow ones included (GPU tests run where CUDA is present)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (../shared/caffe_reference)
-	$(PY) ../shared/caffe_reference/check.py --module fashioncaffe
+reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (tests/caffe_reference, recorded with real BVLC Caffe)
+	$(PY) tests/caffe_reference/check.py --module fashioncaffe
+
+clean: ## delete everything the targets generated (runs/: data, trainings, tables, demo) and Python caches; keeps .venv
+	rm -rf runs build dist .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and delete the virtual environment (.venv) too
+	rm -rf $(VENV)
 
 include mk/paper.mk
 -include mk/data.mk $(sort $(wildcard mk/paper[0-9]*.mk))
 
-.PHONY: help install test test-all reference
+.PHONY: help install test test-all reference clean distclean
 
 demo: $(VENV_STAMP) ## the main job: tiny synthetic wardrobe → LMDB → train paper 000 multi-weight → mAP@50 table → ONNX → onnxruntime
 	$(PY) -m tools.demo --out runs/demo

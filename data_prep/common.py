@@ -259,7 +259,7 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
     label_counts: dict[int, int] = {}
     try:
         for idx, value, info in tqdm(results, total=len(jobs), desc=split, unit="img",
-                                     disable=not args.progress):
+                                     disable=None if args.progress else True):  # None: a bar on a terminal only
             r = records[idx]
             if value is None:
                 bad(r.src or r.path, r.lineno, info, "missing image")
@@ -362,7 +362,8 @@ def base_parser(prog, description):
     ap.add_argument("--synthetic", action="store_true", default=None,
                     help="mark the output as synthetic (default: detected from a SYNTHETIC / WARDROBE.json marker or "
                          "a wardrobe README.md in the root or up to 2 parent folders)")
-    ap.add_argument("--no-progress", dest="progress", action="store_false")
+    ap.add_argument("--no-progress", dest="progress", action="store_false",
+                    help="no progress bar (there is one only when stderr is a terminal)")
     return ap
 
 

@@ -85,7 +85,7 @@ def convert(args):
 
 def main(argv=None):
     ap = base_parser("python -m data_prep.consumer_to_shop", __doc__.splitlines()[0])
-    ap.add_argument("--bbox-crop", action="store_true")
+    ap.add_argument("--bbox-crop", action="store_true", help="crop each image to its list_bbox_consumer2shop.txt box")
     return run_main(convert, argv, ap)
 
 

@@ -158,7 +158,7 @@ def convert(args):
 
 def main(argv=None):
     ap = base_parser("python -m data_prep.eclothing", __doc__.splitlines()[0])
-    ap.add_argument("--list", default="")
+    ap.add_argument("--list", default="", help="the keyword list (default: labels.txt, list.txt or keywords.txt in the root)")
     ap.add_argument("--catalog", default="", help="keyword catalogue (default: " + ", ".join(CATALOG_NAMES) +
                     " in the root)")
     ap.add_argument("--catalog-format", default="auto", choices=["auto", "json", "group-keyword", "keyword-group"],
@@ -166,9 +166,9 @@ def main(argv=None):
                          "else group-keyword)")
     ap.add_argument("--partition", default="", help="'<image>\\t<split>' file for rows without a split column "
                                                      "(default: <root>/partition.txt when present)")
-    ap.add_argument("--val-fraction", type=float, default=0.1)
-    ap.add_argument("--test-fraction", type=float, default=0.1)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-fraction", type=float, default=0.1, help="share of images put in val when no split is given (by a hash of the name)")
+    ap.add_argument("--test-fraction", type=float, default=0.1, help="share of images put in test when no split is given")
+    ap.add_argument("--seed", type=int, default=0, help="seed of that hash split")
     return run_main(convert, argv, ap)
 
 

@@ -164,14 +164,14 @@ def convert(args):
 
 def main(argv=None):
     ap = base_parser("python -m data_prep.shopping100k", __doc__.splitlines()[0])
-    ap.add_argument("--csv", default="")
+    ap.add_argument("--csv", default="", help="the attribute CSV (default: shopping100k.csv, attributes.csv or labels.csv in the root)")
     ap.add_argument("--vocab", default="", help="value vocabulary: JSON {group: [values]} or a group,kind,values "
                                                  "CSV (default: <root>/attribute_groups.csv when present)")
     ap.add_argument("--partition", default="", help="image,split CSV used when the CSV has no split column "
                                                      "(default: <root>/partition.csv when present)")
-    ap.add_argument("--val-fraction", type=float, default=0.1)
-    ap.add_argument("--test-fraction", type=float, default=0.1)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-fraction", type=float, default=0.1, help="share of images put in val when no split is given (by a hash of the name)")
+    ap.add_argument("--test-fraction", type=float, default=0.1, help="share of images put in test when no split is given")
+    ap.add_argument("--seed", type=int, default=0, help="seed of that hash split")
     return run_main(convert, argv, ap)
 
 

@@ -100,7 +100,7 @@ def _fast_net(net, a):
 
     m = fastmodes.configure(precision=a.precision, compile=a.compile)
     fastmodes.apply(net, m)
-    log.info(f"Compute mode: {fastmodes.describe(m, net.device)}", "fastmodes.py:0")
+    log.info(f"Compute mode: {fastmodes.describe(m, net.device)}")
     return m
 
 
@@ -153,9 +153,12 @@ def _train_args(p):
                                      "torchrun, local process i takes the i-th of them")
     _flag(p, "iterations", type=int, default=None, help="override max_iter")
     _flag(p, "snapshot_prefix", default="", help="override the solver's snapshot_prefix (where snapshots go)")
-    _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
-    _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
-    _flag(p, "cpu_procs", type=int, default=0, help=argparse.SUPPRESS)  # data-parallel on CPU (gloo)
+    _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"],
+          help="what Ctrl-C does: stop (after a snapshot, as Caffe), snapshot and go on, or nothing")
+    _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"],
+          help="what SIGHUP does (default: snapshot and go on)")
+    _flag(p, "cpu_procs", type=int, default=0,
+          help="train data-parallel in N CPU processes (gloo), as --gpu 0,1 does on GPUs (default: one process)")
     _fast_flags(p)
 
 
@@ -214,9 +217,9 @@ def _positive_int(text):
 
 def _net_args(p, iterations=50):
     _flag(p, "model", required=True, help="net prototxt")
-    _flag(p, "iterations", type=_positive_int, default=iterations)
-    _flag(p, "gpu", default="")
-    _flag(p, "level", type=int, default=0)
+    _flag(p, "iterations", type=_positive_int, default=iterations, help=f"batches to run (default {iterations})")
+    _flag(p, "gpu", default="", help="GPU id to run on (default: the CPU)")
+    _flag(p, "level", type=int, default=0, help="the NetState level (selects layers with min_level/max_level rules)")
     _flag(p, "stage", default="", help="comma-separated stages")
     _fast_flags(p)
 
@@ -269,7 +272,7 @@ def _test(a):
 # time
 def _time_args(p):
     _net_args(p)
-    _flag(p, "phase", default="TRAIN", choices=["TRAIN", "TEST"])
+    _flag(p, "phase", default="TRAIN", choices=["TRAIN", "TEST"], help="the net's phase to time (default TRAIN)")
 
 
 def _timed_pass(net, sync, fwd_t, bwd_t):
@@ -386,7 +389,7 @@ def _time(a):
             _whole_pass(net)
         sync()
         log.info("Per-layer times above are eager; the compiled net as a whole: "
-                 f"{log.fmt((time.perf_counter() - c0) * 1e3 / iters)} ms per forward-backward.", "fastmodes.py:0")
+                 f"{log.fmt((time.perf_counter() - c0) * 1e3 / iters)} ms per forward-backward.")
     log.info("*** Benchmark ends ***", "caffe.cpp:427")
     return 0
 
@@ -394,7 +397,7 @@ def _time(a):
 # ----------------------------------------------------------------------------------------------
 # device_query
 def _device_query_args(p):
-    _flag(p, "gpu", default="all")
+    _flag(p, "gpu", default="all", help="GPU id(s) to describe: 0, 0,1 or all (default)")
 
 
 def _device_query(a):
@@ -403,7 +406,7 @@ def _device_query(a):
     if not torch.cuda.is_available():
         log.info("No CUDA device is visible to PyTorch; fashioncaffe runs on the CPU "
                  f"({os.cpu_count()} logical cores, torch {torch.__version__}, "
-                 f"{torch.get_num_threads()} threads).", "common.cpp:0")
+                 f"{torch.get_num_threads()} threads).")
         return 0
     for g in parse_gpus(a.gpu):
         pr = torch.cuda.get_device_properties(g)
@@ -423,10 +426,26 @@ register_command("time", _time_args, _time, help="benchmark per-layer forward/ba
 register_command("device_query", _device_query_args, _device_query, help="show CUDA device diagnostics")
 
 
+def _version_text():
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    parts = []
+    for dist in ("torch", "onnxruntime"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    return f"fashioncaffe {__version__} ({', '.join(parts)})"
+
+
 def build_parser():
     _discover()
     parser = argparse.ArgumentParser(prog="fashioncaffe", description="Caffe's command-line tool on the "
                                      "fashioncaffe engine.")
+    parser.add_argument("--version", action="version", version=_version_text(),
+                        help="print fashioncaffe's version (and torch's, onnxruntime's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_args, _run, help_) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)

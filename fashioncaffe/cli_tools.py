@@ -10,29 +10,40 @@ from .cli import register_command
 from .errors import fail
 from .imageset import compute_image_mean, convert_imageset
 
+_BACKEND_HELP = "database backend: lmdb (leveldb, which BVLC also offers, is refused: fashioncaffe reads LMDB only)"
+
 
 def _flag(p, name, **kw):
     p.add_argument(f"--{name}", f"-{name}", dest=name, **kw)
 
 
+def _backend(a):
+    if a.backend != "lmdb":
+        raise fail(f"--backend {a.backend}: fashioncaffe reads and writes LMDB only (BVLC's LEVELDB backend is not "
+                   "supported); use --backend lmdb, or convert a LevelDB with BVLC's tools first.")
+
+
+_CONVERT_FLAGS = {"gray": "decode the images as grayscale", "shuffle": "shuffle the list's order (see --seed)",
+                  "check_size": "fail when the images are not all the same size",
+                  "encoded": "store the encoded image file in the Datum instead of raw pixels"}
+
+
 def _convert_args(p):
-    p.add_argument("root_folder")
-    p.add_argument("list_file")
-    p.add_argument("db_name")
-    for b in ("gray", "shuffle", "check_size", "encoded"):
-        _flag(p, b, action="store_true")  # (tools/convert_imageset.py also takes --flag=true|false)
-    _flag(p, "backend", default="lmdb")
-    _flag(p, "resize_width", type=int, default=0)
-    _flag(p, "resize_height", type=int, default=0)
-    _flag(p, "encode_type", default="")
-    _flag(p, "seed", type=int, default=None)
-    _flag(p, "workers", type=int, default=None)
+    p.add_argument("root_folder", help="folder the list's image paths are relative to")
+    p.add_argument("list_file", help="text file of '<relative image path> <integer label>' lines")
+    p.add_argument("db_name", help="the LMDB folder to write")
+    for b, help_ in _CONVERT_FLAGS.items():
+        _flag(p, b, action="store_true", help=help_)  # (tools/convert_imageset.py also takes --flag=true|false)
+    _flag(p, "backend", default="lmdb", type=str.lower, choices=["lmdb", "leveldb"], help=_BACKEND_HELP)
+    _flag(p, "resize_width", type=int, default=0, help="resize every image to this width (0: keep)")
+    _flag(p, "resize_height", type=int, default=0, help="resize every image to this height (0: keep)")
+    _flag(p, "encode_type", default="", help="with --encoded: re-encode as png, jpg, ... (default: the file's own)")
+    _flag(p, "seed", type=int, default=None, help="random seed of --shuffle (fashioncaffe extension)")
+    _flag(p, "workers", type=int, default=None, help="decoding processes (default: up to 8)")
 
 
 def _convert(a):
-    if a.backend.lower() != "lmdb":
-        print(f"convert_imageset: backend {a.backend!r} is not supported; use lmdb.", file=sys.stderr)
-        return 2
+    _backend(a)
     convert_imageset(a.root_folder, a.list_file, a.db_name, a.resize_height, a.resize_width, a.shuffle,
                      a.encoded or bool(a.encode_type), a.encode_type, a.gray, a.check_size, a.seed, a.workers,
                      progress=sys.stderr.isatty(), log=lambda m: print(m, file=sys.stderr))
@@ -40,13 +51,15 @@ def _convert(a):
 
 
 def _mean_args(p):
-    p.add_argument("input_db")
-    p.add_argument("output_file", nargs="?", default=None)
-    _flag(p, "backend", default="lmdb")
-    _flag(p, "workers", type=int, default=None)
+    p.add_argument("input_db", help="a Datum LMDB of images of one size")
+    p.add_argument("output_file", nargs="?", default=None, help="mean.binaryproto to write (default: only print "
+                   "the per-channel means)")
+    _flag(p, "backend", default="lmdb", type=str.lower, choices=["lmdb", "leveldb"], help=_BACKEND_HELP)
+    _flag(p, "workers", type=int, default=None, help="reading processes (default: up to 8)")
 
 
 def _mean(a):
+    _backend(a)
     compute_image_mean(a.input_db, a.output_file, a.workers, progress=sys.stderr.isatty(),
                        log=lambda m: print(m, file=sys.stderr))
     return 0
@@ -62,10 +75,10 @@ def _features_args(p):
     p.add_argument("feature_extraction_proto_file", help="net prototxt with a data layer (run in TEST phase)")
     p.add_argument("extract_feature_blob_names", help="blob name(s), comma-separated")
     p.add_argument("save_feature_dataset_names", help="one new database per blob, comma-separated")
-    p.add_argument("num_mini_batches", type=int)
+    p.add_argument("num_mini_batches", type=int, help="forward passes (each stores one batch of every blob)")
     p.add_argument("db_type", help="lmdb")
-    p.add_argument("mode", nargs="?", default="CPU", choices=["CPU", "GPU"])
-    p.add_argument("device_id", nargs="?", type=int, default=0)
+    p.add_argument("mode", nargs="?", default="CPU", choices=["CPU", "GPU"], help="CPU (default) or GPU")
+    p.add_argument("device_id", nargs="?", type=int, default=0, help="the GPU in GPU mode (default 0)")
 
 
 def _features(a):

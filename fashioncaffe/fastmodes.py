@@ -174,7 +174,7 @@ class FastExecutor(Executor):
         if m.compile:
             reason = _compile_unavailable(m, net.device)
             if reason:
-                log.warning(f"--compile: {reason}; running the net eagerly.", "fastmodes.py:0")
+                log.warning(f"--compile: {reason}; running the net eagerly.")
             else:
                 self.compiled = torch.compile(
                     lambda k0, k1, inputs: net.run_segment(k0, k1, inputs, self.run_layer),
@@ -201,7 +201,7 @@ class FastExecutor(Executor):
                 if not _is_compile_error(e):
                     raise
                 log.warning(f"--compile: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:300]}); "
-                            "running the net eagerly from now on.", "fastmodes.py:0")
+                            "running the net eagerly from now on.")
                 self.compiled = None
         return net.run_segment(k0, k1, inputs, self.run_layer)
 
@@ -271,7 +271,7 @@ def activate_solver(solver) -> FastMode:
         return m
     for net in [solver.net] + list(solver.test_nets):
         apply(net, m)
-    log.info(f"Compute mode: {describe(m, solver.net.device)}", "fastmodes.py:0")
+    log.info(f"Compute mode: {describe(m, solver.net.device)}")
     solver.active_fast_mode = m
     return m
 

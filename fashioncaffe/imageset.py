@@ -269,14 +269,14 @@ def main_convert_imageset(argv=None):
         prog="convert_imageset",
         description="Convert a set of images to a Datum LMDB (BVLC Caffe's convert_imageset). LISTFILE lines "
                     "are '<relative path> <label>'.")
-    ap.add_argument("root_folder")
-    ap.add_argument("list_file")
-    ap.add_argument("db_name")
+    ap.add_argument("root_folder", help="folder the list's image paths are relative to")
+    ap.add_argument("list_file", help="text file of '<relative image path> <integer label>' lines")
+    ap.add_argument("db_name", help="the LMDB folder to write")
     ap.add_argument("--gray", action="store_true", help="load images in grayscale")
     ap.add_argument("--shuffle", action="store_true", help="randomly shuffle the order of images")
     ap.add_argument("--backend", default="lmdb", help="only lmdb is supported")
-    ap.add_argument("--resize_width", type=int, default=0)
-    ap.add_argument("--resize_height", type=int, default=0)
+    ap.add_argument("--resize_width", type=int, default=0, help="resize every image to this width (0: keep)")
+    ap.add_argument("--resize_height", type=int, default=0, help="resize every image to this height (0: keep)")
     ap.add_argument("--check_size", action="store_true", help="check that all datums have the same size")
     ap.add_argument("--encoded", action="store_true", help="store the encoded image in the datum")
     ap.add_argument("--encode_type", default="", help="png, jpg, ... (default: the file's own)")
@@ -302,13 +302,14 @@ def main_compute_image_mean(argv=None):
     argv = gflags_argv(sys.argv[1:] if argv is None else argv, set())
     ap = argparse.ArgumentParser(prog="compute_image_mean",
                                  description="Compute the mean image of a Datum LMDB (BVLC's compute_image_mean).")
-    ap.add_argument("input_db")
-    ap.add_argument("output_file", nargs="?", default=None)
-    ap.add_argument("--backend", default="lmdb")
-    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("input_db", help="a Datum LMDB of images of one size")
+    ap.add_argument("output_file", nargs="?", default=None, help="mean.binaryproto to write")
+    ap.add_argument("--backend", default="lmdb", help="lmdb (leveldb is refused: fashioncaffe reads LMDB only)")
+    ap.add_argument("--workers", type=int, default=None, help="reading processes (default: up to 8)")
     a = ap.parse_args(argv)
     if a.backend.lower() != "lmdb":
-        print(f"compute_image_mean: backend {a.backend!r} is not supported; use lmdb.", file=sys.stderr)
+        print(f"compute_image_mean: --backend {a.backend}: fashioncaffe reads LMDB only (BVLC's LEVELDB backend is "
+              "not supported); use --backend lmdb.", file=sys.stderr)
         return 2
     try:
         compute_image_mean(a.input_db, a.output_file, a.workers, progress=sys.stderr.isatty(),

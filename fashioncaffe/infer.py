@@ -359,34 +359,71 @@ def add_args(p):
     p.add_argument("images", nargs="+", metavar="IMAGES_OR_DIR", help="image files and/or folders of images")
     p.add_argument("--provider", default="auto", choices=["auto", "cuda", "cpu"],
                    help="onnxruntime execution provider (auto: CUDA when onnxruntime-gpu and a GPU are present)")
-    p.add_argument("--top-k", type=int, default=5, help="predictions listed per output / attribute group")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--top-k", type=int, default=5,
+                   help="predictions shown per image (and listed per output / attribute group in --json, --csv)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per onnxruntime run")
     p.add_argument("--recursive", action="store_true", help="look for images in sub-folders too")
-    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON document (every output of every image)")
+    fmt.add_argument("--csv", action="store_true",
+                     help="print CSV: one row per image, output, group and rank (landmarks: one row per point)")
+    fmt.add_argument("--verbose", action="store_true",
+                     help="text listing every output of every image in full instead of the compact summary")
+    p.add_argument("--truth", default="", metavar="LABELS_FILE",
+                   help="ground truth to show beside the predictions: lines 'image<TAB>label;label;...' (the "
+                        "e-Clothing labels.txt format); images are matched by path or file name")
+    p.add_argument("--draw", default="", metavar="DIR",
+                   help="write each image with its predictions (and landmarks) drawn on it to DIR/<name>.png")
+    p.add_argument("--show", default="20", metavar="N|all",
+                   help="images shown in the text output (default 20; the summary always covers all)")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
 
 
 def run(args):
+    from . import infer_output as out
+
     if args.top_k < 1:
         raise fail(f"--top-k {args.top_k}: must be at least 1.")
     if args.batch_size < 1:
         raise fail(f"--batch-size {args.batch_size}: must be at least 1 (images are predicted in batches of this "
                    "many).")
+    show = args.show.strip().lower()
+    if show != "all" and not (show.isdigit()):
+        raise fail(f"--show {args.show}: expected a number of images or 'all'.")
+    truth = out.load_truth(args.truth) if args.truth else None
     pred = Predictor(args.onnx, args.provider, args.threads or None)
     sys.stderr.write(f"fashioncaffe infer: using onnxruntime {pred.provider} "
                      f"(model {os.path.basename(args.onnx)}, net '{pred.meta.get('net')}')\n")
     t0 = time.perf_counter()
     results = pred.predict(args.images, top_k=args.top_k, batch_size=args.batch_size, recursive=args.recursive)
     dt = time.perf_counter() - t0
-    bad = [r for r in results if not r["ok"]]
+    truths = [out.truth_for(r["image"], truth) for r in results]
+    members = out.group_members(pred.outputs)
     if args.json:
+        for r, labels in zip(results, truths):
+            if labels is not None:
+                r["truth"] = labels
         doc = {"model": args.onnx, "provider": pred.provider, "results": results}
         sys.stdout.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    elif args.csv:
+        out.write_csv(results, truths, sys.stdout)
     else:
-        for r in results:
-            sys.stdout.write(format_result(r) + "\n")
-    sys.stderr.write(f"fashioncaffe infer: {len(results) - len(bad)} image(s) predicted, {len(bad)} failed, "
-                     f"{dt:.2f} s\n")
-    for r in bad:
-        sys.stderr.write(f"  {r['image']}: {r['error']}\n")
-    return 1 if bad else 0
+        limit = len(results) if show == "all" else int(show)
+        for r, labels in list(zip(results, truths))[:limit]:
+            text = format_result(r) if args.verbose else "\n".join(out.compact_lines(r, members, args.top_k, labels))
+            sys.stdout.write(text + "\n")
+        if len(results) > limit:
+            sys.stdout.write(f"... and {len(results) - limit} more image(s) (--show all lists them; --csv / --json "
+                             "give every prediction)\n")
+    if args.draw:
+        taken = set()
+        for r, labels in zip(results, truths):
+            if r["ok"]:
+                out.draw(r, pred.load_image(r["image"]), os.path.join(args.draw, out.drawn_name(r["image"], taken)),
+                         args.top_k, labels, members)
+    summary = out.summary_lines(results, truths, members, dt, pred.provider)
+    if args.draw:
+        summary.append(f"drawn: {len(taken)} image(s) in {args.draw}")
+    stream = sys.stderr if (args.json or args.csv) else sys.stdout
+    stream.write("\n".join(summary) + "\n")
+    return 1 if any(not r["ok"] for r in results) else 0

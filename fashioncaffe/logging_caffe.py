@@ -5,7 +5,9 @@ Every line looks like glog's::
     I1122 07:13:00.123456  1234 solver.cpp:243] Iteration 100, loss = 0.5
 
 (severity letter, month-day, wall time with microseconds, thread id right-aligned to 5 columns,
-``file:line`` of the Caffe source that prints the same message, ``]`` and the message).
+``file:line`` of the Caffe source that prints the same message, ``]`` and the message).  A message
+Caffe has no counterpart for is tagged with the Python file and line that logs it (``where`` left
+out), so every tag points at real source.
 
 Lines go to stderr (as glog's ``logtostderr``, which pycaffe and the ``caffe`` tool use) and, after
 :func:`add_log_file`, also to a file.  ``GLOG_minloglevel`` (0 INFO, 1 WARNING, 2 ERROR) silences
@@ -19,7 +21,7 @@ import sys
 import threading
 
 __all__ = ["info", "warning", "warning_once", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
-           "set_enabled", "format_line"]
+           "min_level", "set_enabled", "format_line"]
 
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
 _state = {
@@ -43,17 +45,28 @@ def fmt(v) -> str:
     return "%g" % v
 
 
-def format_line(severity: str, message: str, where: str = "solver.cpp:0", now=None) -> str:
+def _caller():
+    """``file.py:line`` of the first frame outside this module (where a message without a tag came from)."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename == __file__:
+        f = f.f_back
+    if f is None:
+        return "unknown:0"
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+
+
+def format_line(severity: str, message: str, where: str | None = None, now=None) -> str:
+    where = where or _caller()
     now = now or datetime.datetime.now()
     tid = threading.get_native_id() if hasattr(threading, "get_native_id") else os.getpid()
     return (f"{severity}{now.month:02d}{now.day:02d} {now.hour:02d}:{now.minute:02d}:{now.second:02d}."
             f"{now.microsecond:06d} {tid:5d} {where}] {message}")
 
 
-def log(severity: str, message: str, where: str = "solver.cpp:0") -> None:
+def log(severity: str, message: str, where: str | None = None) -> None:
     if not _state["enabled"] or _LEVELS.get(severity, 0) < _state["min_level"]:
         return
-    line = format_line(severity, message, where) + "\n"
+    line = format_line(severity, message, where or _caller()) + "\n"
     with _lock:
         if _state["stderr"]:
             try:
@@ -66,18 +79,18 @@ def log(severity: str, message: str, where: str = "solver.cpp:0") -> None:
             f.flush()
 
 
-def info(message: str, where: str = "solver.cpp:0") -> None:
+def info(message: str, where: str | None = None) -> None:
     log("I", message, where)
 
 
-def warning(message: str, where: str = "solver.cpp:0") -> None:
+def warning(message: str, where: str | None = None) -> None:
     log("W", message, where)
 
 
 _warned: set = set()
 
 
-def warning_once(message: str, where: str = "solver.cpp:0") -> bool:
+def warning_once(message: str, where: str | None = None) -> bool:
     """``warning`` the first time this exact message is given in this process (Caffe's
     LOG_FIRST_N(WARNING, 1)); returns True when it was written."""
     if message in _warned:
@@ -87,7 +100,7 @@ def warning_once(message: str, where: str = "solver.cpp:0") -> bool:
     return True
 
 
-def error(message: str, where: str = "solver.cpp:0") -> None:
+def error(message: str, where: str | None = None) -> None:
     log("E", message, where)
 
 
@@ -112,6 +125,11 @@ def forget_log_files() -> None:
 
 def set_min_level(level: int) -> None:
     _state["min_level"] = int(level)
+
+
+def min_level() -> int:
+    """The lowest severity logged now (to restore after a :func:`set_min_level`)."""
+    return _state["min_level"]
 
 
 def set_enabled(enabled: bool) -> None:

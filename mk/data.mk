@@ -4,9 +4,12 @@
 # target reads <path>/<its folder> (DeepFashion/In-shop, JD, eClothing, ... as in the wardrobe) when
 # that folder exists, else <path> itself (so `make data-inshop DATA=/data/In-shop` works too).
 # Outputs are rewritten on every run (--overwrite), so the targets can be re-run.
+# They go to runs/data/<data>-<scale>/<dataset>/ (<data>: synthetic, or real-<folder name>), the layout
+# of the papers' own data under runs/paperNNN/data/<data>-<scale>/ (a paper target converts what it
+# needs itself, at its scale's image size; these targets are for converting a dataset by hand).
 
 WARDROBE   = runs/wardrobe/$(SCALE)
-DATA_OUT   = runs/lmdb/$(if $(filter synthetic,$(DATA)),synthetic-$(SCALE),$(notdir $(abspath $(DATA))))
+DATA_OUT   = runs/data/$(if $(filter synthetic,$(DATA)),synthetic-$(SCALE),real-$(notdir $(abspath $(DATA))))
 data_root  = $(if $(filter synthetic,$(DATA)),$(WARDROBE)/$(1),$(if $(wildcard $(DATA)/$(1)),$(DATA)/$(1),$(DATA)))
 data_synth = $(if $(filter synthetic,$(DATA)),--synthetic,) --overwrite
 

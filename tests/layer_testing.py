@@ -5,7 +5,6 @@ BVLC Caffe hands a pycaffe Python layer (:class:`FBlob`, :data:`BlobVector`, :da
 (what a BVLC Caffe install must provide)."""
 import ast
 import os
-import sys
 
 import numpy as np
 import torch
@@ -16,7 +15,10 @@ from fashioncaffe.layers import TEST, layer_class
 from fashioncaffe.proto import caffe_pb2
 from fashioncaffe.pylayer import BoolVec, PythonLayer, RawBlobVec
 
-REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "caffe_reference")
+# The cases recorded with BVLC Caffe, kept in the repository (a verbatim copy of the CEO's
+# ../shared/caffe_reference; tests/test_reference_cases.py checks the two are equal where both exist).
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "caffe_reference")
+SHARED_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "caffe_reference")
 
 
 def make(text, bottom_shapes, phase=TEST):
@@ -46,16 +48,23 @@ def gradcheck_layer(layer, inputs, params=True):
     return torch.autograd.gradcheck(fn, tuple(inputs) + tuple(ps), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
+def reference_check_module():
+    """The recorded cases' own ``check.py`` (imported from the in-repository copy)."""
+    import importlib.util
+
+    path = os.path.join(REF, "check.py")
+    assert os.path.isfile(path), f"{path} is missing: the recorded BVLC cases must be in the repository"
+    spec = importlib.util.spec_from_file_location("caffe_reference_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def reference_case_problems(case):
-    """check.py's list of mismatches for one recorded layer case (None when the case is absent)."""
+    """check.py's list of mismatches for one recorded layer case; a missing case is a failure."""
     d = os.path.join(REF, "layers", case)
-    if not os.path.isdir(d):
-        return None
-    sys.path.insert(0, REF)
-    try:
-        import check
-    finally:
-        sys.path.remove(REF)
+    assert os.path.isfile(os.path.join(d, "case.json")), f"reference case {case} is missing from {REF}"
+    check = reference_check_module()
     fashioncaffe.set_mode_cpu()
     return check.check_layer_case(fashioncaffe, d, 1e-4, 1e-5)
 

@@ -66,13 +66,24 @@ def test_train_writes_caffe_log_and_snapshots(tmp_path):
     assert [r["NumIters"] for r in test] == [0, 4, 8]
     assert {"acc", "loss"} <= set(test[0])
     assert train[-1]["LearningRate"] == pytest.approx(0.05)
-    parse_log.main([str(logf), str(tmp_path)])
-    assert (tmp_path / "train.log.train").read_text().startswith("NumIters,Seconds,LearningRate,loss")
-    assert (tmp_path / "train.log.test").exists()
+    out_dir = tmp_path / "new" / "dir"  # created when missing
+    parse_log.main([str(logf), str(out_dir)])
+    assert (out_dir / "train.log.train").read_text().startswith("NumIters,Seconds,LearningRate,loss")
+    assert (out_dir / "train.log.test").exists()
+    name, solver_loss = parse_log.parse_solver_loss(str(logf))
+    assert name == "tiny" and [it for it, _ in solver_loss][:5] == [0, 2, 4, 6, 8]
 
     import plot_training
 
-    png = plot_training.plot(str(logf), str(tmp_path / "curve.png"))
+    # training loss (to the last iteration), test losses and test accuracies each on their own panel
+    net, spec = plot_training.panels(str(logf))
+    assert net == "tiny"
+    assert [ylabel for _, ylabel, _ in spec] == ["training", "test loss", "test output"]
+    (train_x, _), = spec[0][2].values()
+    assert train_x[-1] == 8
+    assert list(spec[1][2]) == ["test loss"] and spec[1][2]["test loss"][0][:3] == [0, 4, 8]
+    assert list(spec[2][2]) == ["test acc"]
+    png = plot_training.plot(str(logf), str(tmp_path / "plots" / "curve.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
@@ -146,3 +157,68 @@ def test_a_command_plugin_that_fails_to_import_is_a_clear_error(monkeypatch, cap
     err = capsys.readouterr().err
     assert "'broken'" in err and "broken-pkg" in err and "No module named 'broken_pkg'" in err
     assert "Traceback" not in err
+
+
+def test_every_command_option_has_help_text():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.choices and "train" in a.choices)
+    missing = []
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.dest == "help":
+                continue
+            if not action.help or action.help == "==SUPPRESS==":
+                missing.append(f"fashioncaffe {name} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == [], missing
+
+
+def test_version_and_a_refused_backend(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert re.match(r"fashioncaffe \d+\.\d+\.\d+ \(torch ", capsys.readouterr().out)
+    for tool in ("compute_image_mean", "convert_imageset"):
+        args = ["some_db"] if tool == "compute_image_mean" else ["root", "list.txt", "db"]
+        assert cli.main([tool, *args, "-backend", "LEVELDB"]) == 2  # BVLC's spelling, refused by name
+        assert "LMDB only" in capsys.readouterr().err
+
+
+def test_log_lines_without_a_caffe_source_name_their_python_caller(capsys):
+    logging_caffe.info("no Caffe counterpart")
+    line = capsys.readouterr().err.strip()
+    assert GLOG.match(line + " ") and re.search(r" test_cli\.py:\d+\] no Caffe counterpart$", line), line
+
+
+SCRIPTS = ["data_prep.deepfashion_category", "data_prep.deepfashion_inshop", "data_prep.consumer_to_shop",
+           "data_prep.jd_style", "data_prep.shopping100k", "data_prep.eclothing", "data_prep.wardrobe.__main__",
+           "tools.demo", "tools.parse_log", "tools.plot_training", "tools.benchmark", "tools.benchmark_data",
+           "tools.benchmark_onnx", "tools.local_nodes"]
+
+
+@pytest.mark.parametrize("module", SCRIPTS)
+def test_every_script_option_has_help_text(module, monkeypatch):
+    """The converters' and tools' options say what they do (``--_x`` flags are internal and hidden)."""
+    import argparse
+    import importlib
+
+    class Parsed(Exception):
+        pass
+
+    def capture(self, args=None, namespace=None):
+        raise Parsed(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", capture)
+    monkeypatch.syspath_prepend(ROOT)
+    import os
+
+    env = dict(os.environ)
+    with pytest.raises(Parsed) as got:
+        importlib.import_module(module).main([])
+    # importing a tool must not change the environment every later subprocess inherits (tools.benchmark
+    # once set GLOG_minloglevel at import, and the training logs of later tests lost their loss lines)
+    assert dict(os.environ) == env, f"{module}: changed os.environ on import"
+    parser = got.value.args[0]
+    missing = [a.option_strings or a.dest for a in parser._actions
+               if a.dest != "help" and not a.dest.startswith("_") and (not a.help or a.help == argparse.SUPPRESS)]
+    assert missing == [], f"{module}: options without help: {missing}"

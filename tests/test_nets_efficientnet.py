@@ -188,7 +188,8 @@ def test_onnx_export_of_a_narrow_variant_matches_the_engine(tmp_path):
                 b.data[...] = rng.uniform(0.8, 1.2, b.shape) if (name.endswith("_scale") and i == 0) else \
                     rng.randn(*b.shape) * 0.01
     net.save(str(tmp_path / "e.caffemodel"))
-    export(str(tmp_path / "e.prototxt"), str(tmp_path / "e.caffemodel"), str(tmp_path / "e.onnx"))
+    export(str(tmp_path / "e.prototxt"), str(tmp_path / "e.caffemodel"), str(tmp_path / "e.onnx"),
+           mean_values="0", scale=1.0, resize="64")  # a deploy net states no preprocessing: say it
     x = rng.randn(2, 3, 64, 64).astype(np.float32)
     net.blobs["data"].data[...] = x
     ref = net.forward()["predictions"]

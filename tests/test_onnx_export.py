@@ -364,3 +364,16 @@ def test_unsupported_layer_type_names_the_layer():
     """
     with pytest.raises(FashionCaffeError, match=r"Layer 'mp' \(type Pooling\)"):
         export_net(make_net(text))
+
+
+def test_check_agreement_fails_on_a_difference_and_on_nothing_compared():
+    from fashioncaffe.onnx.testing import check_agreement
+
+    a = {"prob": np.array([0.5, 0.25, 0.25], np.float32)}
+    assert check_agreement(a, {"prob": a["prob"] + 1e-6, "extra": np.zeros(2)})["prob"] < 1e-4
+    with pytest.raises(AssertionError, match="differ by more than"):
+        check_agreement(a, {"prob": a["prob"] + 1e-3})
+    with pytest.raises(AssertionError, match="nothing compared"):
+        check_agreement(a, {"fc8": a["prob"]})
+    with pytest.raises(AssertionError, match="differ"):
+        check_agreement(a, {"prob": np.array([np.nan, 0, 0], np.float32)})

@@ -138,8 +138,57 @@ def test_cli_json_and_exit_status(exported, capsys):
     assert doc["provider"] == "CPUExecutionProvider"
     assert sum(r["ok"] for r in doc["results"]) == 3 and len(doc["results"]) == 4
     assert "CPUExecutionProvider" in cap.err
-    rc = main(["infer", "--onnx", exported["onnx"], str(exported["imgs"] / "img0.png")])
+    rc = main(["infer", "--onnx", exported["onnx"], str(exported["imgs"] / "img0.png"), "--verbose"])
     assert rc == 0 and "prob (category):" in capsys.readouterr().out
+
+
+def test_cli_compact_text_with_truth_csv_and_drawings(exported, capsys, tmp_path):
+    """The default text is a few lines per image (top labels, ground truth beside them, a summary);
+    --csv gives a row per prediction; --draw writes each image with its predictions; a failed image's
+    path is said once."""
+    import csv
+    import io
+
+    from fashioncaffe.cli import main
+
+    imgs = exported["imgs"]
+    truth = tmp_path / "labels.txt"
+    truth.write_text("imgs/img0.png\tcoat;red;long\nimg1.png\tdress;blue\n")  # by path or by file name
+    rc = main(["infer", "--onnx", exported["onnx"], str(imgs), "--truth", str(truth), "--top-k", "2",
+               "--draw", str(tmp_path / "drawn"), "--provider", "cpu"])
+    text = capsys.readouterr().out
+    assert rc == 1
+    lines = text.splitlines()
+    assert len(lines) <= 5 * 3 + 1 + 3  # a few lines per image (not one per label or output), the summary
+    block = text.split(str(imgs / "img0.png"))[1].split(str(imgs / "img1.png"))[0].splitlines()
+    assert "top-1 right in" in block[0] and "of 3 labelled group(s)" in block[0]
+    rows = {line.split()[0]: line for line in block[1:] if line.strip()}
+    assert set(rows) >= {"category", "color", "length", "fc_landmark:"}  # the groups img0 is labelled in
+    assert "pattern" not in rows
+    for group, true in (("category", "coat"), ("color", "red"), ("length", "long")):
+        assert rows[group].rstrip().endswith("✓") or rows[group].rstrip().endswith(f"truth: {true}"), rows[group]
+    assert "ground truth known for 2 image(s)" in text
+    broken = str(imgs / "broken.jpg")
+    assert [line.count(broken) for line in lines if "broken.jpg" in line] == [1, 1]  # the listing, the summary
+    drawn = sorted(p.name for p in (tmp_path / "drawn").iterdir())
+    assert drawn == ["img0.png", "img1.png", "img2.png"]
+    pic = cv2.imread(str(tmp_path / "drawn" / "img0.png"))
+    assert pic.shape[0] >= 320 and pic.shape[1] > 320  # enlarged, with the text panel beside it
+
+    rc = main(["infer", "--onnx", exported["onnx"], str(imgs / "img0.png"), str(imgs / "img1.png"), "--csv",
+               "--truth", str(truth), "--top-k", "2"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rc == 0
+    cat = [r for r in rows if r["image"].endswith("img0.png") and r["kind"] == "category"]
+    assert [r["rank"] for r in cat] == ["1", "2"] and all(r["in_truth"] in ("0", "1") for r in cat)
+    lms = [r for r in rows if r["image"].endswith("img1.png") and r["kind"] == "landmarks"]
+    assert len(lms) == 8 and lms[0]["label"] == "left collar" and float(lms[0]["x"]) == float(lms[0]["x"])
+    groups = {r["group"] for r in rows if r["kind"] == "attributes"}
+    assert groups == {"color", "pattern", "length"}
+
+    rc = main(["infer", "--onnx", exported["onnx"], str(imgs), "--show", "1"])
+    out = capsys.readouterr().out
+    assert "... and 3 more image(s)" in out and out.count(str(imgs)) == 2  # one image shown, one failure said
 
 
 def test_wrong_models_are_refused_clearly(exported, tmp_path):
@@ -183,3 +232,94 @@ def test_export_cli_errors(tmp_path, capsys):
     assert rc == 2 and "odd" in err
     rc = main(["export", "--model", str(tmp_path / "missing.prototxt"), "-o", str(tmp_path / "x.onnx")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_deploy_export_takes_the_train_vals_preprocessing_or_refuses(exported, tmp_path, capsys):
+    """A deploy net's preprocessing is not in the deploy prototxt: it comes from --train-val (or the
+    data's meta.json and flags); with none of them export refuses and names the flags, instead of
+    writing a model with no mean and scale 1.  A train_val given as a deploy net is refused clearly."""
+    from fashioncaffe.cli import main
+    from fashioncaffe.infer import Predictor
+    from fashioncaffe.onnx.deploy import derive_deploy
+    from fashioncaffe.prototxt import net_to_text, parse_net_text
+
+    d = exported["dir"]
+    deploy, _, _ = derive_deploy(parse_net_text(TRAIN_VAL), base_dir=str(d))
+    dp = tmp_path / "deploy.prototxt"
+    dp.write_text(net_to_text(deploy))
+    weights = str(d / "w.caffemodel")
+
+    rc = main(["export", "--model", str(dp), "--weights", weights, "-o", str(tmp_path / "a.onnx")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    for flag in ("--train-val", "--from-train-val", "--mean-file", "--mean-value", "--scale", "--resize", "--crop-size"):
+        assert flag in err, flag
+    assert not (tmp_path / "a.onnx").exists()
+
+    rc = main(["export", "--model", str(dp), "--weights", weights, "-o", str(tmp_path / "b.onnx"),
+               "--train-val", str(d / "train_val.prototxt"), "--labels", str(d / "meta.json")])
+    assert rc == 0, capsys.readouterr().err
+    got, want = Predictor(str(tmp_path / "b.onnx"), "cpu").pre, Predictor(exported["onnx"], "cpu").pre
+    for key in ("crop_size", "resize", "scale", "mean_values", "mean_image", "input_shape"):
+        assert got[key] == want[key], key
+
+    # the data's meta.json gives the stored size (a centre crop to the input follows); the scale is a flag
+    rc = main(["export", "--model", str(dp), "--weights", weights, "-o", str(tmp_path / "c.onnx"),
+               "--labels", str(d / "meta.json"), "--mean-value", "104,117,123", "--scale", "0.0078125"])
+    assert rc == 0, capsys.readouterr().err
+    got = Predictor(str(tmp_path / "c.onnx"), "cpu").pre
+    assert (got["resize"], got["crop_size"], got["scale"], got["mean_values"]) == \
+        ([32, 32], 24, 0.0078125, [104, 117, 123])
+
+    rc = main(["export", "--model", str(d / "train_val.prototxt"), "--weights", weights, "-o", str(tmp_path / "d.onnx")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "train_val" in err and "--from-train-val" in err and "Traceback" not in err
+
+    # the train_val crops 24 px from images of a size nothing states (no LMDB, mean file or meta.json here)
+    rc = main(["export", "--model", str(d / "train_val.prototxt"), "--weights", weights, "-o", str(tmp_path / "e.onnx"),
+               "--from-train-val"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--resize" in err and "--labels" in err
+
+
+def test_export_summarises_the_weights_it_did_not_need(exported, tmp_path, capsys):
+    """A train_val's caffemodel holds its data and loss layers too: export says so in one line, not one
+    "Ignoring source layer" line each."""
+    from fashioncaffe.cli import main
+    from fashioncaffe.formats.caffemodel import read_caffemodel_binary, write_caffemodel_binary
+
+    d = exported["dir"]
+    param = read_caffemodel_binary(str(d / "w.caffemodel"))
+    for name in ("data", "attr_data", "lm_data", "loss_cat", "acc", "loss_attr", "loss_lm"):
+        param.layer.add(name=name, type="Silence")
+    weights = tmp_path / "train_val_weights.caffemodel"
+    write_caffemodel_binary(str(weights), param)
+    rc = main(["export", "--model", str(d / "train_val.prototxt"), "--weights", str(weights), "-o",
+               str(tmp_path / "m.onnx"), "--from-train-val", "--resize", "32"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "Ignoring source layer" not in err
+    summary = [line for line in err.splitlines() if "not in the deploy net" in line]
+    assert len(summary) == 1 and "6 layer(s)" in summary[0] and "loss_cat" in summary[0], err
+
+
+def test_drawing_shows_what_the_text_shows_when_truth_is_known(exported, capsys, tmp_path, monkeypatch):
+    """With --truth the picture's panel lists the top-1 of each group the image is labelled in, beside
+    the true label -- the rows of the text output, not the most confident labels of any group."""
+    from fashioncaffe.cli import main
+
+    written = []
+    real = cv2.putText
+    monkeypatch.setattr(cv2, "putText", lambda img, text, *a, **k: (written.append(text), real(img, text, *a, **k))[1])
+    truth = tmp_path / "labels.txt"
+    truth.write_text("img0.png\tcoat;red;long\n")
+    rc = main(["infer", "--onnx", exported["onnx"], str(exported["imgs"] / "img0.png"), "--truth", str(truth),
+               "--draw", str(tmp_path / "drawn"), "--provider", "cpu"])
+    capsys.readouterr()
+    assert rc == 0
+    assert "predicted (top-1 of each labelled group):" in written
+    rows = {t.split(":")[0].strip(): t for t in written if t.startswith(" ") and ":" in t}
+    assert {"category", "color", "length"} <= set(rows)
+    assert "pattern" not in rows
+    for group, true in (("category", "coat"), ("color", "red"), ("length", "long")):
+        assert rows[group].endswith("right") or rows[group].endswith(f"(truth: {true})"), rows[group]

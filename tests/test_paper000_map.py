@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from tools.paper000.metrics import average_precision, brute_force_map, knn, map_at_r, map_per_group
+from tools.paper000.metrics import (always_relevant, average_precision, brute_force_map, knn, map_at_r,
+                                    map_per_group)
 
 
 def test_average_precision_hand_example():
@@ -81,3 +82,15 @@ def test_first_queries_only_equal_the_full_search():
     part = knn(f, 7, chunk=16, n_queries=21)
     assert part.shape == (21, 7)
     np.testing.assert_array_equal(part, full[:21])
+
+
+def test_always_relevant_groups_are_the_ones_any_ranking_scores_100():
+    one_label = np.array([[1], [1], [-1], [1]])
+    assert always_relevant(one_label)
+    rng = np.random.RandomState(0)
+    assert map_at_r(rng.randn(4, 3), one_label, r=50) == pytest.approx(1.0)  # random features: 100
+    shared = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1]])  # every pair shares label 1
+    assert always_relevant(shared)
+    two = np.array([[1, 0], [0, 1], [1, 0]])
+    assert not always_relevant(two)
+    assert not always_relevant(np.array([[1], [-1]]))  # fewer than 2 annotated images: no value anyway

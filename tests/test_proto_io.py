@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -20,12 +21,14 @@ from fashioncaffe.prototxt import (
 )
 from fashioncaffe.upgrade import needs_upgrade, upgrade_net, upgrade_solver
 
-REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "caffe_reference")
-needs_ref = pytest.mark.skipif(not os.path.isdir(REF), reason="caffe_reference not present beside the repo")
+sys.path.insert(0, os.path.dirname(__file__))
+from layer_testing import REF  # noqa: E402  (the recorded BVLC cases, kept in the repository)
 
 
 def ref_files(pattern):
-    return sorted(glob.glob(os.path.join(REF, "**", pattern), recursive=True))
+    found = sorted(glob.glob(os.path.join(REF, "**", pattern), recursive=True))
+    assert found, f"no {pattern} under {REF}: the recorded BVLC cases must be in the repository"
+    return found
 
 
 def rel(path):
@@ -85,7 +88,6 @@ def test_key_numbers_and_defaults():
 # Files written by BVLC Caffe
 # ---------------------------------------------------------------------------------------------
 
-@needs_ref
 @pytest.mark.parametrize("path", ref_files("*.prototxt"), ids=rel)
 def test_reference_prototxt_parses(path):
     if os.path.basename(path).startswith("solver"):
@@ -108,7 +110,6 @@ def _assert_no_unknown_fields(msg, where):
                 _assert_no_unknown_fields(sub, where + "." + fd.name)
 
 
-@needs_ref
 @pytest.mark.parametrize("path", ref_files("*.caffemodel"), ids=rel)
 def test_reference_caffemodel_parses(path):
     raw = fio.read_caffemodel(path, upgrade=False)
@@ -135,7 +136,6 @@ def _test_phase_cases():
     return cases
 
 
-@needs_ref
 @pytest.mark.parametrize("case", _test_phase_cases(), ids=rel)
 def test_reference_weights_match_recorded_params(case):
     expected = np.load(os.path.join(case, "expected.npz"))
@@ -147,7 +147,6 @@ def test_reference_weights_match_recorded_params(case):
             np.testing.assert_array_equal(got.reshape(expected[key].shape), expected[key])
 
 
-@needs_ref
 @pytest.mark.parametrize("path", ref_files("*.solverstate"), ids=rel)
 def test_reference_solverstate_parses(path):
     proto = fio.read_solverstate_proto(path)
@@ -215,7 +214,6 @@ def test_read_net_param_accepts_message_without_modifying_it():
 # Upgrades
 # ---------------------------------------------------------------------------------------------
 
-@needs_ref
 def test_v1_reference_net_upgrade():
     path = os.path.join(REF, "layers", "v1_format_net", "net.prototxt")
     raw = parse_net_text(open(path).read(), upgrade=False)

@@ -2,7 +2,6 @@
 snapshot/restore round trips (binary and HDF5), NaN stop."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import sys
@@ -18,8 +17,9 @@ from fashioncaffe.solvers import learning_rate
 sys.path.insert(0, os.path.dirname(__file__))
 from test_solvers_helpers import make_case, params_of  # noqa: E402
 
-REF = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "caffe_reference")
-SOLVER_CASES = sorted(os.listdir(os.path.join(REF, "solvers"))) if os.path.isdir(os.path.join(REF, "solvers")) else []
+from layer_testing import REF, reference_check_module  # noqa: E402
+
+SOLVER_CASES = sorted(os.listdir(os.path.join(REF, "solvers")))
 
 
 @pytest.fixture(autouse=True)
@@ -32,17 +32,9 @@ def _cpu_and_quiet():
     logging_caffe.set_min_level(0)
 
 
-def _check_module():
-    spec = importlib.util.spec_from_file_location("caffe_ref_check", os.path.join(REF, "check.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.mark.skipif(not SOLVER_CASES, reason="shared caffe_reference/solvers not present")
 @pytest.mark.parametrize("case", SOLVER_CASES)
 def test_reference_solver_case(case):
-    check = _check_module()
+    check = reference_check_module()
     problems = check.check_solver_case(caffe, os.path.join(REF, "solvers", case), 1e-4, 1e-5)
     assert not problems, problems
 

@@ -2,6 +2,7 @@
 import hashlib
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -266,6 +267,13 @@ def test_readme_and_sheet(mini):
         txt = f.read()
     assert "SYNTHETIC" in txt and "seed: `3`" in txt and "size: `tiny`" in txt
     assert os.path.getsize(mini["contact_sheet"]) > 10000
+    sheet = cv2.imread(mini["contact_sheet"])
+    assert (sheet.shape[0] - 58) % (192 + 40) == 0 and sheet.shape[1] == 6 * 192  # title/legend band, then tiles
+    header = sheet[:58].astype(int)
+    title_red = (header[..., 2] > 100) & (header[..., 0] < 80) & (header[..., 1] < 80)  # the "SYNTHETIC" title
+    assert title_red[:26].sum() > 200
+    box_legend = (np.abs(header - np.array([255, 200, 0])).sum(-1) < 30)  # the bounding-box swatch
+    assert box_legend[30:50].sum() > 20
 
 
 def test_learnability_fast(mini):

@@ -49,7 +49,6 @@ if str(ROOT) not in sys.path:
 from tools.benchmark_models import build_torch_model  # noqa: E402
 
 ZOO = ROOT / "prototxt" / "zoo"
-os.environ.setdefault("GLOG_minloglevel", "1")  # the solver's INFO log would drown the results
 NETS = {"alexnet": "bvlc_alexnet/train_val.prototxt", "vgg16": "vgg16/deploy.prototxt",
         "resnet50": "resnet50/deploy.prototxt"}
 CPU_DEFAULT_SIZE = {"alexnet": 227, "vgg16": 64, "resnet50": 64}
@@ -370,23 +369,29 @@ def default_shape(net, device, batch=None, size=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--net", choices=list(NETS) + ["all"], default="all")
+    ap.add_argument("--net", choices=list(NETS) + ["all"], default="all", help="net to benchmark (default all)")
     ap.add_argument("--batch", type=int, default=None, help="images per iteration (CPU default: 16 AlexNet, 8 "
                                                             "VGG-16 / ResNet-50; CUDA: 256 / 64 / 64)")
     ap.add_argument("--iters", type=int, default=3, help="iterations per timed round")
     ap.add_argument("--rounds", type=int, default=4, help="timed rounds per side (alternating)")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both sides run")
     ap.add_argument("--input-size", type=int, default=None,
                     help="input height = width (CPU default: 227 AlexNet, 64 VGG-16 / ResNet-50; CUDA: the full "
                          "227 / 224 / 224)")
     ap.add_argument("--modes", default="fp32", help="comma-separated: fp32, bf16, bf16+cl, bf16+compile, ...")
-    ap.add_argument("--compile-backend", default="inductor")
+    ap.add_argument("--compile-backend", default="inductor", help="torch.compile backend of the +compile modes")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     ap.add_argument("--profile", action="store_true", help="print profiler tables for both sides")
     ap.add_argument("--_probe", choices=["engine", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    # the solver's INFO log would drown the results: quiet here and in the subprocesses (set when run,
+    # not at import -- importing this module must not change a caller's environment)
+    os.environ.setdefault("GLOG_minloglevel", "1")
+    from fashioncaffe import logging_caffe
+
+    logging_caffe.set_min_level(int(os.environ["GLOG_minloglevel"]))
 
     import torch
 

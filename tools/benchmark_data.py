@@ -197,9 +197,9 @@ def _load():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--images", type=int, default=2000)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--crop", type=int, default=227)
+    ap.add_argument("--images", type=int, default=2000, help="images in the generated LMDB")
+    ap.add_argument("--batch", type=int, default=64, help="batch size")
+    ap.add_argument("--crop", type=int, default=227, help="crop size of the transform")
     ap.add_argument("--batches", type=int, default=0, help="batches timed per worker count (default: 2 passes)")
     ap.add_argument("--workers", default="", help="comma-separated worker counts (default 0,1,2,4,... up to CPUs)")
     ap.add_argument("--step-ms", type=float, default=0.0,

@@ -107,12 +107,12 @@ def measure(nets, batch=16, iters=10, warmup=2, device="cpu", size=0, threads=0)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nets", default="bvlc_alexnet,bvlc_googlenet,resnet50")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--nets", default="bvlc_alexnet,bvlc_googlenet,resnet50", help="comma-separated zoo nets")
+    ap.add_argument("--batch", type=int, default=16, help="images per run")
+    ap.add_argument("--iters", type=int, default=10, help="timed runs per side")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for both (default: torch's)")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where both sides run")
     ap.add_argument("--size", type=int, default=0, help="input size override (default: the net's own)")
     a = ap.parse_args(argv)
 

@@ -59,9 +59,9 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     rest = argv[argv.index("--") + 1:] if "--" in argv else []
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nnodes", type=int, default=2)
-    ap.add_argument("--nproc-per-node", type=int, default=1)
-    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--nnodes", type=int, default=2, help="how many 'nodes' (torchrun agents on loopback)")
+    ap.add_argument("--nproc-per-node", type=int, default=1, help="processes per node")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds before the nodes are stopped")
     a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if not rest:
         ap.error("give the command after --, e.g. -- -m fashioncaffe train --solver S.prototxt")

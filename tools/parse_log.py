@@ -3,7 +3,7 @@
 
     python tools/parse_log.py LOGFILE OUTPUT_DIR [--delimiter ,] [--verbose]
 
-Writes ``OUTPUT_DIR/<log name>.train`` and ``.test`` with the columns of Caffe's
+Writes ``OUTPUT_DIR/<log name>.train`` and ``.test`` (OUTPUT_DIR is created when missing) with the columns of Caffe's
 ``tools/extra/parse_log.py``: NumIters, Seconds (since the "Solving" line), LearningRate, then one
 column per net output (``Train net output #k: name = v`` / ``Test net output #k: name = v``).
 Rows follow Caffe's script: the iteration is the last "Iteration N" seen, the learning rate the last
@@ -23,6 +23,8 @@ _ITER = re.compile(r"Iteration (\d+)")
 _TRAIN = re.compile(r"Train net output #(\d+): (\S+) = ([.\deE+-]+|nan|inf|-inf)")
 _TEST = re.compile(r"Test net output #(\d+): (\S+) = ([.\deE+-]+|nan|inf|-inf)")
 _LR = re.compile(r"lr = ([-+]?[0-9]*\.?[0-9]+([eE]?[-+]?[0-9]+)?)")
+_SOLVER_LOSS = re.compile(r"Iteration (\d+)(?: \([^)]*\))?, loss = ([.\deE+-]+|nan|inf|-inf)")
+_NET_NAME = re.compile(r"\] Solving (\S+)")
 
 
 def line_time(line: str, year: int) -> datetime.datetime:
@@ -105,6 +107,27 @@ def parse_log(path):
     return train.finish(), test.finish()
 
 
+def parse_solver_loss(path):
+    """``(name, [(iteration, loss)])``: the net's name from the "Solving NAME" line and the solver's own
+    "Iteration N, loss = X" lines (the loss smoothed over ``average_loss`` iterations), which include
+    the line Caffe prints after the last iteration, where no "Train net output" lines follow."""
+    name, points = None, []
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = _SOLVER_LOSS.search(line)
+            if m:
+                it = int(m.group(1))
+                if points and points[-1][0] == it:  # a resumed run repeats its first iteration
+                    points[-1] = (it, float(m.group(2)))
+                else:
+                    points.append((it, float(m.group(2))))
+            elif name is None:
+                m = _NET_NAME.search(line)
+                if m:
+                    name = m.group(1)
+    return name, points
+
+
 def write_csv(path, rows, delimiter=",", verbose=False):
     if not rows:
         print(f"Not writing {path}: no rows", file=sys.stderr)
@@ -122,17 +145,20 @@ def write_csv(path, rows, delimiter=",", verbose=False):
 
 def save_csv_files(log_path, out_dir, train, test, delimiter=",", verbose=False):
     base = os.path.basename(log_path)
+    os.makedirs(out_dir, exist_ok=True)
     write_csv(os.path.join(out_dir, base + ".train"), train, delimiter, verbose)
     write_csv(os.path.join(out_dir, base + ".test"), test, delimiter, verbose)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Parse a Caffe training log into CSV tables.")
-    ap.add_argument("logfile_path")
-    ap.add_argument("output_dir")
-    ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--delimiter", default=",")
+    ap.add_argument("logfile_path", help="a Caffe or fashioncaffe training log")
+    ap.add_argument("output_dir", help="folder for <log name>.train and .test (created when missing)")
+    ap.add_argument("--verbose", action="store_true", help="say which files were written")
+    ap.add_argument("--delimiter", default=",", help="column separator of the CSV files (default ,)")
     a = ap.parse_args(argv)
+    if not os.path.isfile(a.logfile_path):
+        ap.error(f"{a.logfile_path}: no such log file")
     train, test = parse_log(a.logfile_path)
     save_csv_files(a.logfile_path, a.output_dir, train, test, a.delimiter, a.verbose)
     return 0

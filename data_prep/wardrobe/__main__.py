@@ -12,10 +12,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m data_prep.wardrobe",
                                  description="Generate the synthetic wardrobe datasets.")
     ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--size", default="tiny", choices=list(SIZES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--wrong-label-rate", type=float, default=0.05)
-    ap.add_argument("--missing-rate", type=float, default=0.1)
+    ap.add_argument("--size", default="tiny", choices=list(SIZES), help="how many items and images (default tiny)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the whole wardrobe (default 0)")
+    ap.add_argument("--wrong-label-rate", type=float, default=0.05, help="fraction of labels replaced by wrong ones (default 0.05)")
+    ap.add_argument("--missing-rate", type=float, default=0.1, help="fraction of labels left out (default 0.1)")
     ap.add_argument("--image-size", type=int, default=None,
                     help="square image side in px (default: 128 for tiny, 256 otherwise)")
     ap.add_argument("--workers", type=int, default=None, help="render processes (default: all CPUs)")

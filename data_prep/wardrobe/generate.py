@@ -12,6 +12,7 @@ from . import shopping
 from .catalog import (ATTR_TYPE_NAMES, BASE_ATTRS, CAT_NAMES, CAT_TYPE, CATEGORIES, GROUP_NAMES,
                       GROUP_PROP, KEYWORDS, N_ATTRS, PARENTS5, PARENTS10, STYLES)
 from .plan import POSE_NAMES, SIZES, make_items, make_shots, render_spec, split_items
+from .contact_sheet import contact_sheet
 from .render import render_shot
 from .styles import jd_partition, sample_jd_styles
 from .writers import (attr_values, landmark_cols, landmark_header, write_df_list, write_lines,
@@ -169,10 +170,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     results = {}
     workers = workers or os.cpu_count() or 1
     it_ = None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
+    from tqdm import tqdm
     if workers > 1:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         pool = ctx.Pool(workers)
@@ -180,8 +178,8 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     else:
         pool = None
         it_ = map(_render_job, specs)
-    if progress and tqdm is not None:
-        it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img")
+    if progress:
+        it_ = tqdm(it_, total=len(specs), desc=f"wardrobe[{size}]", unit="img", disable=None)  # a bar on a terminal only
     try:
         for spec, rels, (data, lms, bbox, parts) in zip(specs, dest, it_):
             _put(out, rels, data)
@@ -336,7 +334,7 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
         "Shopping100k": len(shp_rows_all),
         "unique images": len(specs), "items": n_items,
     }
-    sheet = contact_sheet(out, items, shots, results, paths, S)
+    sheet = contact_sheet(out, items, shots, results, paths, S, title=f"size {size}, seed {seed}")
     # README.md last: its presence marks a complete wardrobe (see ensure)
     _write_readme(out, size, seed, S, wrong_label_rate, missing_rate, counts, len(attr_names),
                   ecl_prob)
@@ -384,40 +382,3 @@ def _write_readme(out, size, seed, S, w, m, counts, n_attr, prob):
     lines += ["", "Formats: see `data_prep/wardrobe/README.md` in the fashioncaffe repository.",
               "`_truth/` holds the noise-free labels and the full drawing plan (synthetic only)."]
     write_lines(os.path.join(out, "README.md"), lines)
-
-
-def contact_sheet(out, items, shots, results, paths, S, n=24, cols=6):
-    """Grid of samples with landmarks (green visible, orange occluded) and labels printed."""
-    pick = [s for s in shots if s["kind"] in ("shop", "consumer")]
-    step = max(1, len(pick) // n)
-    pick = pick[::step][:n]
-    tile = 192
-    rows = []
-    tiles = []
-    for s in pick:
-        img = cv2.imread(os.path.join(out, paths[s["index"]][0]))
-        img = cv2.resize(img, (tile, tile))
-        f = tile / S
-        lms, bb = results[s["index"]]
-        cv2.rectangle(img, (int(bb[0] * f), int(bb[1] * f)), (int(bb[2] * f), int(bb[3] * f)),
-                      (255, 200, 0), 1)
-        for j, (v, x, y) in enumerate(lms):
-            if v < 2:
-                cv2.circle(img, (int(x * f), int(y * f)), 3, (0, 200, 0) if v == 0 else
-                           (0, 140, 255), -1)
-                cv2.putText(img, str(j + 1), (int(x * f) + 3, int(y * f) - 2),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.3, (0, 0, 0), 1)
-        it = items[s["item"]]["attrs"]
-        txt = [f"{it['category']} ({s['kind']})", f"{it['color']} {it['pattern']} {it['fabric']}",
-               f"sl:{it['sleeve_len']} col:{it['collar']}/{it['neckline']}"]
-        band = np.full((40, tile, 3), 255, np.uint8)
-        for j, t in enumerate(txt):
-            cv2.putText(band, t[:34], (2, 11 + 13 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1)
-        tiles.append(np.vstack([img, band]))
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    for r in range(0, len(tiles), cols):
-        rows.append(np.hstack(tiles[r:r + cols]))
-    p = os.path.join(out, "contact_sheet.png")
-    cv2.imwrite(p, np.vstack(rows))
-    return p

@@ -288,7 +288,7 @@ class Prefetcher:
 
         warning(f"{what}: the prefetch ring needs {wanted} x {self.slot_bytes / 2**20:.1f} MiB of shared memory "
                 f"but {SHM_DIR} has {free / 2**20:.1f} MiB free; {what_now}. Enlarge it (docker run --shm-size=1g) "
-                "or set FASHIONCAFFE_DATA_WORKERS=0 to silence this.", "data_prefetch.cpp:0")
+                "or set FASHIONCAFFE_DATA_WORKERS=0 to silence this.")
 
     # -- workers ------------------------------------------------------------------------------
     def _start_workers(self):

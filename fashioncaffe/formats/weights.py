@@ -83,8 +83,10 @@ def _owners(net):
     return {id(spec[0]): spec[3] for spec in net.param_specs}
 
 
-def apply_weight_source(net, source: _Source) -> None:
-    """Copy a read weights file into ``net`` with Caffe's matching rules."""
+def apply_weight_source(net, source: _Source, ignored=None) -> None:
+    """Copy a read weights file into ``net`` with Caffe's matching rules.  Source layers the net does
+    not have are logged one by one, as Caffe does, or appended to the list ``ignored`` when given (for
+    a caller that reports them in one line)."""
     index = {}
     for i, name in enumerate(net.layer_names):
         index.setdefault(name, i)  # two layers of one name: the first gets the weights, as in Caffe
@@ -93,7 +95,10 @@ def apply_weight_source(net, source: _Source) -> None:
     for name, blobs in source.layers:
         idx = index.get(name)
         if idx is None:
-            log.info(f"Ignoring source layer {name}", "net.cpp:1072")
+            if ignored is None:
+                log.info(f"Ignoring source layer {name}", "net.cpp:1072")
+            else:
+                ignored.append(name)
             continue
         copied += len(blobs)
         targets = net.engine_layers[idx].blobs
@@ -129,10 +134,10 @@ def apply_weight_source(net, source: _Source) -> None:
                          "matched by layer name.", "net.cpp:1072")
 
 
-def copy_weights_into(net, path, hdf5: bool | None = None) -> None:
+def copy_weights_into(net, path, ignored=None, hdf5: bool | None = None) -> None:
     """``net.copy_from(path)``: copy weights by layer name from a .caffemodel or .caffemodel.h5
-    (``hdf5`` as in :func:`read_weight_source`)."""
-    apply_weight_source(net, read_weight_source(path, hdf5))
+    (``ignored``: see :func:`apply_weight_source`; ``hdf5`` as in :func:`read_weight_source`)."""
+    apply_weight_source(net, read_weight_source(path, hdf5), ignored)
 
 
 def _blob_arrays(blob, diff):

@@ -218,7 +218,7 @@ class DataLayer(_PrefetchingReader):
 
             warning(f"Layer '{self.name}' (Data): data_param.force_encoded_color has no effect in BVLC Caffe 1.0 "
                     f"and is ignored; set transform_param {{ force_color: true }} to decode encoded images "
-                    f"as 3-channel colour.", "data_layer.cpp:0")
+                    f"as 3-channel colour.")
         self._init_reader(LMDBSource(src, spec.color), dp.batch_size, dp.rand_skip, False, dp.prefetch, spec)
 
 

@@ -103,3 +103,20 @@ def deploy_param(param_or_path):
     if isinstance(param_or_path, caffe_pb2.NetParameter):
         return param_or_path
     return read_net_param(param_or_path)
+
+
+def check_agreement(onnx_outputs, engine_outputs, tol=1e-4):
+    """``{output: rel_error}`` over the outputs onnxruntime and the engine both produced.  Raises
+    AssertionError when they share none (nothing was compared) or when any differs by more than
+    ``tol`` (relative to the engine's largest value), naming the outputs."""
+    shared = [k for k in onnx_outputs if k in engine_outputs]
+    if not shared:
+        raise AssertionError(f"nothing compared: onnxruntime's outputs ({', '.join(onnx_outputs) or 'none'}) and the "
+                             f"engine's ({', '.join(engine_outputs) or 'none'}) have no name in common")
+    errors = {k: rel_error(onnx_outputs[k], engine_outputs[k]) for k in shared}
+    bad = {k: e for k, e in errors.items() if not e <= tol}
+    if bad:
+        worst = ", ".join(f"{k} {e:.2e}" for k, e in sorted(bad.items(), key=lambda kv: -kv[1])[:5])
+        raise AssertionError(f"onnxruntime and the engine differ by more than {tol:g} (relative) on {len(bad)} of "
+                             f"{len(shared)} outputs: {worst}")
+    return errors

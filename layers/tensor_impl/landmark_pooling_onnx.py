@@ -85,7 +85,4 @@ def register():
     register_python_converter("layers.landmark_pooling.LandmarkPooling", convert)
 
 
-try:  # importing this module registers the converter when the exporter is present
-    register()
-except ImportError:  # pragma: no cover
-    pass
+register()  # importing this module registers the converter

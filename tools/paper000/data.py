@@ -268,6 +268,18 @@ def dataset_dir(exp, dataset):
     return f"{exp.data_dir}/p000" + ("" if dataset == "all" else f"_{dataset}")
 
 
+def meta_path(exp, dataset):
+    """The converter's meta.json of a dataset's training split (label names and groups, stored image
+    size, mean file): what ``fashioncaffe export --labels`` reads."""
+    return os.path.join(exp.data_dir, "conv", dataset, "train", "meta.json")
+
+
+def labels_path(exp, dataset):
+    """The e-Clothing ``image<TAB>label;label`` list a dataset was converted from (the ground truth
+    ``fashioncaffe infer --truth`` reads)."""
+    return os.path.join(exp.data_dir, "lists", dataset, "labels.txt")
+
+
 def prepare(exp):
     """Lists -> data_prep.eclothing LMDBs -> the nets' layout, for the datasets of the experiment's
     variants that are not done yet (all of them again with ``--force``)."""
@@ -286,7 +298,7 @@ def prepare(exp):
             continue
         conv = os.path.join(exp.data_dir, "conv", dataset)
         print(f"[paper000] converting {dataset} with data_prep.eclothing -> {conv}", flush=True)
-        cmd = [sys.executable, "-m", "data_prep.eclothing", "--root", ecl, "--list", os.path.join(lst, "labels.txt"),
+        cmd = [sys.executable, "-m", "data_prep.eclothing", "--root", ecl, "--list", labels_path(exp, dataset),
                "--catalog", os.path.join(lst, "catalog.json"), "--out", conv, "--resize", str(exp.cfg["resize"]),
                "--overwrite", "--no-progress"]
         if exp.workers:

@@ -175,6 +175,17 @@ def task_name(rep, group):
     return f"map_{rep}_{slug(group)}"
 
 
+def always_relevant(labels):
+    """True when every two images annotated in a group share a label of it (e.g. a group with a single
+    label): every candidate is relevant, so any ranking -- random features too -- scores mAP 100 and the
+    group says nothing about a representation."""
+    y = np.asarray(labels)[annotated(labels)] > 0
+    if len(y) < 2:
+        return False
+    shared = (y.astype(np.int64) @ y.T.astype(np.int64)) > 0
+    return bool(shared.all())
+
+
 def groups_of(tasks):
     a = tasks["attributes"]
     return [str(g) for g in a["group_names"]], [int(m) for m in a["group_sizes"]]
@@ -182,19 +193,21 @@ def groups_of(tasks):
 
 def score(tasks):
     """results.json metrics from the predictions: mAP@R per group for each representation (None where
-    fewer than 2 test images are annotated), their means over the groups that have one, and the
-    evaluated images per group."""
+    fewer than 2 test images are annotated), their means over the groups that have one and are not
+    ``degenerate`` (:func:`always_relevant`: mAP 100 whatever the ranking), and the evaluated images
+    per group."""
     names, sizes = groups_of(tasks)
     y = tasks["attributes"]["labels"]
     offs = np.cumsum([0] + sizes)
-    out = {"n_test": int(len(y))}
+    degenerate = [g for i, g in enumerate(names) if always_relevant(y[:, offs[i]:offs[i + 1]])]
+    out = {"n_test": int(len(y)), "degenerate": degenerate}
     for rep in REPRESENTATIONS:
         per = {}
         for g in names:
             t = tasks.get(task_name(rep, g))
             per[g] = None if t is None else map_from_ranked(t["labels"], t["gallery_labels"], t["ranked"])
         out[f"map_{rep}"] = per
-        vals = [v for v in per.values() if v is not None]
+        vals = [v for g, v in per.items() if v is not None and g not in degenerate]
         out[f"mean_map_{rep}"] = float(np.mean(vals)) if vals else None
     out["n_eval"] = {g: int((y[:, offs[i]:offs[i + 1]] >= 0).all(1).sum()) for i, g in enumerate(names)}
     return out
@@ -202,7 +215,8 @@ def score(tasks):
 
 def outcome(tasks, name):
     """Per-item outcomes for a paired claim: ``"ap_<rep>"`` -- the AP of every (group, query), weighted
-    1/n_t so that Σ num / Σ den is the mean over groups of the group's mAP; ``"ap_<rep>@<group>"`` --
+    1/n_t so that Σ num / Σ den is the mean over groups of the group's mAP (the degenerate groups of
+    :func:`always_relevant` left out, as in the means); ``"ap_<rep>@<group>"`` --
     one group's APs.  Returns (item ids, num, den or None)."""
     what, _, only = name.partition("@")
     rep = what[len("ap_"):]
@@ -210,7 +224,7 @@ def outcome(tasks, name):
     ids, num, den = [], [], []
     for g in ([only] if only else names):
         t = tasks.get(task_name(rep, g))
-        if t is None:
+        if t is None or (not only and always_relevant(t["labels"])):  # as the means: degenerate groups out
             continue
         _, ap = map_from_ranked(t["labels"], t["gallery_labels"], t["ranked"], return_ap=True)
         ids += [f"{g}:{i}" for i in t["ids"]]

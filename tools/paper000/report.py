@@ -4,7 +4,9 @@ Every "ours" number is read from the runs' results.json (computed from their pre
 paper's numbers come from :mod:`tools.paper000.paper` and are labelled "paper".  mAP values are in %.
 Each table is given twice: searching fc7 (the paper's "learned representation", our main reading)
 and searching the group's own sigmoid outputs.  A group without a value in some seed (fewer than 2
-annotated test images) is "n/a" and left out of the means.
+annotated test images) is "n/a" and left out of the means, and so is a degenerate group (every two
+annotated test images share a label: any ranking scores 100), marked †.  A table shows only the
+methods that were run.
 """
 from __future__ import annotations
 
@@ -42,9 +44,12 @@ def _mean_over_groups(per_seed, groups):
     return [float(np.mean([per_seed[g][i] for g in ok])) for i in range(n)], ok
 
 
-def _mean_cell(per_seed, groups):
+def _mean_cell(per_seed, groups, of=None):
+    """The mean over ``groups`` (those with a value in every seed), saying how many of ``of`` (all the
+    table's groups) it is over when that is fewer."""
     ms, ok = _mean_over_groups(per_seed, groups)
-    return cell(ms) + (f" ({len(ok)} groups)" if len(ok) != len(groups) else "")
+    total = len(of if of is not None else groups)
+    return cell(ms) + (f" ({len(ok)} of {total} groups)" if len(ok) != total else "")
 
 
 def _reference(runs, variants):
@@ -71,7 +76,27 @@ def _chance(runs, variants):
 
 def _not_run(variants, runs):
     missing = [config.VARIANT_TITLES[v] for v in variants if v not in runs]
-    return [f"Not run at this scale / selection: {', '.join(missing)} (columns `n/a`)."] if missing else []
+    return [f"Not run at this scale / selection: {', '.join(missing)} (left out of the table)."] if missing else []
+
+
+def _degenerate(runs, variants):
+    """The groups every ranking scores 100 on this test set (``metrics.always_relevant``): marked † in
+    the tables and left out of the means."""
+    for v in variants:
+        for r in runs.results(v):
+            if "degenerate" in r.get("metrics", {}):
+                return set(r["metrics"]["degenerate"])
+        for tasks in runs.predictions(v).values():
+            a = tasks["attributes"]
+            offs = np.cumsum([0] + [int(m) for m in a["group_sizes"]])
+            return {str(g) for i, g in enumerate(a["group_names"])
+                    if metrics.always_relevant(a["labels"][:, offs[i]:offs[i + 1]])}
+    return set()
+
+
+def _iterations(runs, variant):
+    rs = runs.results(variant)
+    return sum(rs[0]["iterations"].values()) if rs and isinstance(rs[0].get("iterations"), dict) else None
 
 
 def _table_2_4_5(name, dataset, ref, exp, runs):
@@ -81,40 +106,55 @@ def _table_2_4_5(name, dataset, ref, exp, runs):
         return ["not run"]
     groups, props = r0["info"]["groups"], r0["info"]["proportions"]
     chance = _chance(runs, variants)
-    labels = {"multilabel": "Multi-label", "multitask": "Multi-task", "multiweight": "Multi-weight"}
-    if name == "table2":
-        labels = {"multilabel": "Multi-label@i20", "multitask": "Multi-task@i45", "multiweight": "Multi-weight@i45"}
+    degenerate = _degenerate(runs, variants)
+    scored = [g for g in groups if g not in degenerate]  # the groups the means are over
+    methods = [m for m in TABLE_METHODS if config.variant_name(dataset, m) in runs]  # only what was run
+    paper_at = {"multilabel": "@i20", "multitask": "@i45", "multiweight": "@i45"} if name == "table2" else {}
     out = []
     for rep in metrics.REPRESENTATIONS:
-        per = {m: _per_group(runs, config.variant_name(dataset, m), rep, groups) for m in TABLE_METHODS}
+        per = {m: _per_group(runs, config.variant_name(dataset, m), rep, groups) for m in methods}
         cols = ["Category", "Proportion (paper)", "Proportion (ours, train)", "n test (ours)"]
-        for m in TABLE_METHODS:
-            cols += [f"{labels[m]} paper", f"{labels[m]} ours"]
+        for m in methods:
+            it = _iterations(runs, config.variant_name(dataset, m))
+            cols += [f"{config.METHOD_TITLES[m]}{paper_at.get(m, '')} paper",
+                     f"{config.METHOD_TITLES[m]} ours" + (f" ({it} it)" if it else "")]
         cols.append("chance (ours)")
         rows = []
         for gi, g in enumerate(groups):
             pp = ref.get(g)
-            means = {m: np.mean(per[m][g]) if usable(per[m][g]) else None for m in TABLE_METHODS}
+            means = {m: np.mean(per[m][g]) if usable(per[m][g]) else None for m in methods}
             best = max((x for x in means.values() if x is not None), default=None)
-            row = [g, number(pp[0], 4) if pp else "—", number(props[gi], 4), str(r0["metrics"]["n_eval"].get(g, 0))]
-            for i, m in enumerate(TABLE_METHODS):
-                row += [number(pp[1 + i]) if pp else "—", cell(per[m][g], bold=best is not None and means[m] == best)]
+            compare = len(methods) > 1 and g not in degenerate  # bold marks a winner only among several nets
+            row = [g + (" †" if g in degenerate else ""), number(pp[0], 4) if pp else "—", number(props[gi], 4),
+                   str(r0["metrics"]["n_eval"].get(g, 0))]
+            for i, m in enumerate(methods):
+                row += [number(pp[1 + TABLE_METHODS.index(m)]) if pp else "—",
+                        cell(per[m][g], bold=compare and best is not None and means[m] == best)]
             row.append("n/a" if not chance or chance.get(g) is None else f"{100 * chance[g]:.2f}")
             rows.append(row)
         mrow = ["**Mean**", "", "", ""]
-        for i, m in enumerate(TABLE_METHODS):
+        for m in methods:
+            i = TABLE_METHODS.index(m)
             pm = paper.TABLE2_MEANS[i] if name == "table2" else float(np.mean([ref[g][1 + i] for g in ref]))
-            mrow += [f"{pm:.2f}", _mean_cell(per[m], groups)]
-        ok = [g for g in groups if chance and chance.get(g) is not None]
+            mrow += [f"{pm:.2f}", _mean_cell(per[m], scored, groups)]
+        ok = [g for g in scored if chance and chance.get(g) is not None]
         mrow.append(f"{100 * np.mean([chance[g] for g in ok]):.2f}" if ok else "n/a")
         out += _section(rep, cols, rows + [mrow])
     out.append("chance (ours): mAP@50 of random 64-d Gaussian features on the same test images -- the level "
                "reached from the label frequencies alone.")
+    if degenerate:
+        out.append(f"† degenerate on this test set: every two annotated test images share a label of the group "
+                   f"({', '.join(g for g in groups if g in degenerate)}), so any ranking scores 100 (chance too); "
+                   "left out of our means.")
+    notes = []
     if name == "table2":
-        out.append("The paper's means are the values stated in its Sec. IV-D. Bold: the best of our three nets in "
-                   "the row. n/a: fewer than 2 annotated test images in the group.")
+        notes.append("The paper's means are the values stated in its Sec. IV-D (over its 24 groups).")
     else:
-        out.append("Bold: the best of our three nets in the row. The paper's mean is over the two groups.")
+        notes.append("The paper's mean is over the two groups.")
+    if len(methods) > 1:
+        notes.append(f"Bold: the best of our {len(methods)} nets in the row.")
+    notes.append("n/a: fewer than 2 annotated test images in the group.")
+    out.append(" ".join(notes))
     return out + _not_run(variants, runs)
 
 
@@ -124,6 +164,8 @@ def table3(exp, runs):
         return ["not run"]
     info = _reference(runs, variants)["info"]
     groups, props = info["groups"], info["proportions"]
+    degenerate = _degenerate(runs, variants)
+    scored = [g for g in groups if g not in degenerate]
     gam = next((r["info"]["gamma"] for r in runs.results("all_ratio13") if r["info"].get("gamma")), None)
     gmw = next((r["info"]["gamma"] for r in runs.results("all_multiweight") if r["info"].get("gamma")), None)
     out = []
@@ -140,14 +182,17 @@ def table3(exp, runs):
         rows = []
         for gi, g in enumerate(groups):
             pp, p2 = paper.TABLE3.get(g), paper.TABLE2.get(g)
-            rows.append([g, number(p2[0], 4) if p2 else "—", number(props[gi], 4), number(gam[gi], 4) if gam else "—",
+            rows.append([g + (" †" if g in degenerate else ""), number(p2[0], 4) if p2 else "—", number(props[gi], 4), number(gam[gi], 4) if gam else "—",
                          number(pp[0]) if pp else "—", cell(best[g]), number(pp[1]) if pp else "—",
                          cell(per["multiweight"][g]), number(pp[2]) if pp else "—", cell(per["ratio13"][g])])
         mrow = ["**Mean**", "", "", ""]
         for i, series in enumerate([best, per["multiweight"], per["ratio13"]]):
             pm = float(np.mean([paper.TABLE3[g][i] for g in paper.TABLE3]))
-            mrow += [f"{pm:.2f}", _mean_cell(series, groups)]
+            mrow += [f"{pm:.2f}", _mean_cell(series, scored, groups)]
         out += _section(rep, cols, rows + [mrow])
+    if degenerate:
+        out.append(f"† degenerate on this test set (every ranking scores 100): {', '.join(sorted(degenerate))}; left "
+                   "out of our means.")
     out.append("Current best = per group, the best of the multi-label, multi-task and multi-weight nets (ours: of "
                "our three runs, per seed). The paper's means are computed here from its Table III. "
                + (f"Multi-weight γ (ours) = the train proportions; eq. 11 floor r_avg/3 = {np.mean(gmw) / 3:.4f}."

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from . import nets
@@ -118,7 +119,8 @@ def main(number, argv=None) -> int:
                 if a.step != "train":
                     evaluate_run(exp, variant, seed)
     if a.step in ("report", "all"):
-        write_report(exp, parse_names(a.tables))
+        ran = f"python -m {paper.package} " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+        write_report(exp, parse_names(a.tables), generated_by=ran)  # the header names the command that ran
     return 0
 
 

@@ -72,10 +72,11 @@ def lookup(record, path):
 class Runs:
     """The results.json of an experiment's runs, by variant (seeds in order); predictions on demand."""
 
-    def __init__(self, exp):
+    def __init__(self, exp, variants=None):
+        """``variants``: only these runs (default: every run of the experiment found on disk)."""
         self.exp = exp
         self.by_variant: dict = {}
-        for v in exp.config.VARIANTS:
+        for v in [v for v in exp.config.VARIANTS if variants is None or v in variants]:
             for seed in exp.seeds:
                 p = os.path.join(exp.run_dir(v, seed), R.RESULTS)
                 if os.path.isfile(p):
@@ -182,9 +183,10 @@ def _training_line(exp, runs, variants=None):
     return "- Training per run (iterations over all stages; mean time over seeds): " + "; ".join(parts) + "."
 
 
-def header(exp, runs, title, extra=(), variants=None):
+def header(exp, runs, title, extra=(), variants=None, generated_by=None):
     """The lines every table and report starts with: what was measured, on what, how often
-    (``variants``: the runs the table shows; default all)."""
+    (``variants``: the runs the table shows; default all; ``generated_by``: the command that ran, when
+    it was not the paper's own ``report`` step -- the demo, say)."""
     rep = exp.paper.report
     shown = [r for v in runs.variants if variants is None or v in variants for r in runs.results(v)]
     r0 = shown[0] if shown else runs.first()
@@ -202,8 +204,9 @@ def header(exp, runs, title, extra=(), variants=None):
     if exp.smoke:
         lines.append(f"- **smoke test**: scale `{exp.scale}` runs a handful of iterations to exercise the pipeline "
                      "end to end; its numbers mean nothing.")
-    lines.append(f"- Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `python -m "
-                 f"{exp.paper.package} report --scale {exp.scale} --data {exp.data} --seeds \"{' '.join(map(str, exp.seeds))}\"`.")
+    command = generated_by or (f"python -m {exp.paper.package} report --scale {exp.scale} --data {exp.data} "
+                               f"--seeds \"{' '.join(map(str, exp.seeds))}\"")
+    lines.append(f"- Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `{command}`.")
     return lines + [""]
 
 
@@ -264,30 +267,38 @@ def claims_section(exp, runs):
     return out + [""]
 
 
-def write_report(exp, tables=None):
-    """Write the tables (all when ``tables`` is empty, then report.md with the claims); their paths."""
+def write_report(exp, tables=None, generated_by=None, quiet=False, out_dir=None, only_variants=False, notes=()):
+    """Write the tables (all when ``tables`` is empty, then report.md with the claims); their paths.
+    ``generated_by``: the command the headers name (default the paper's ``report`` step); ``notes``:
+    header lines added after the paper's own; ``quiet``: print nothing; ``out_dir``: where they go (default the experiment's folder); with
+    ``only_variants`` the tables show the experiment's variants alone, not every run found (the demo,
+    which runs one variant, writes its table to its own folder this way and leaves the experiment's
+    alone)."""
     rep = exp.paper.report
-    runs = Runs(exp)
+    runs = Runs(exp, exp.variants if only_variants else None)
     if not runs:
         raise SystemExit(f"{exp.out_dir}: no results.json for seeds {exp.seeds}; run the train and evaluate "
                          f"steps first (python -m {exp.paper.package} all --scale {exp.scale})")
     unknown = [t for t in tables or [] if t not in rep.TABLES]
     if unknown:
         raise SystemExit(f"paper {exp.paper.number}: no table {', '.join(unknown)} (tables: {', '.join(rep.TABLES)})")
-    os.makedirs(exp.out_dir, exist_ok=True)
-    extra = rep.header_lines(exp, runs) if hasattr(rep, "header_lines") else []
+    out_dir = out_dir or exp.out_dir
+    os.makedirs(out_dir, exist_ok=True)
+    extra = (rep.header_lines(exp, runs) if hasattr(rep, "header_lines") else []) + list(notes)
     written, sections = [], []
     for name in tables or list(rep.TABLES):
         t = rep.TABLES[name]
         body = t.build(exp, runs)
         sections += [f"## {t.title}", ""] + body + [""]
-        text = "\n".join(header(exp, runs, t.title, extra, t.variants) + body) + "\n"
-        written.append(R.write_text(os.path.join(exp.out_dir, f"{name}.md"), text))
-        print(text)
+        text = "\n".join(header(exp, runs, t.title, extra, t.variants, generated_by) + body) + "\n"
+        written.append(R.write_text(os.path.join(out_dir, f"{name}.md"), text))
+        if not quiet:
+            print(text)
     if not tables:
-        text = "\n".join(header(exp, runs, rep.TITLE, extra) + sections + claims_section(exp, runs)) + "\n"
-        written.append(R.write_text(os.path.join(exp.out_dir, "report.md"), text))
+        text = "\n".join(header(exp, runs, rep.TITLE, extra, None, generated_by) + sections
+                         + claims_section(exp, runs)) + "\n"
+        written.append(R.write_text(os.path.join(out_dir, "report.md"), text))
         print(text.split("## Claims", 1)[-1] if "## Claims" in text else "")
-    for p in written:
+    for p in [] if quiet else written:
         print(f"[{exp.paper.name}] wrote {p}", flush=True)
     return written
