@@ -59,7 +59,9 @@ def truth_for(image, truth):
 # what a person looks at first
 # ------------------------------------------------------------------------------------------------
 def headline(res, top_k=5):
-    """``[(group or None, label, score, output name)]``: the top predictions of one image, best first."""
+    """``[(group or None, label, score, output name)]``: the top predictions of one image, best first:
+    up to ``top_k`` of each category output (a hierarchy's levels each), then the most confident
+    attribute groups."""
     items = []
     for name, o in (res.get("outputs") or {}).items():
         if o["kind"] == "category":
@@ -71,7 +73,7 @@ def headline(res, top_k=5):
                 items += [(None, t["label"], t["score"], name) for t in o["top"][:top_k]]
     cats = [i for i in items if i[0] is None and _kind(res, i[3]) == "category"]
     rest = sorted((i for i in items if i not in cats), key=lambda i: -i[2])
-    return cats[:top_k] + rest[:top_k]
+    return cats + rest[:top_k]
 
 
 def _kind(res, output):
@@ -128,13 +130,18 @@ def compact_lines(res, members, top_k=5, labels=None):
         return [f"{res['image']}: ERROR {_error_text(res)}"]
     if labels is not None:
         return _lines_with_truth(res, members, labels)
-    cats, attrs = [], []
+    cats, attrs = {}, []
     for group, label, score, name in headline(res, top_k):
         text = f"{group + ': ' if group else ''}{label} {score:.2f}"
-        (cats if group is None and _kind(res, name) == "category" else attrs).append(text)
+        if group is None and _kind(res, name) == "category":
+            cats.setdefault(name, []).append(text)
+        else:
+            attrs.append(text)
     lines = [res["image"]]
-    if cats:
-        lines.append("  category:   " + ", ".join(cats))
+    for name, texts in cats.items():
+        # an exported output's title names its level (e.g. "parent (5 classes)" beside "category")
+        title = res["outputs"][name].get("title", "category")
+        lines.append(f"  {title + ':':<12}" + ", ".join(texts))
     if attrs:
         lines.append("  attributes: " + ", ".join(attrs))
     if not cats and not attrs and not _landmark_note(res):

@@ -143,9 +143,16 @@ def test_onnx_export_prints_parent_and_category_and_matches_the_scores(paper_ci,
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     parents = pred.meta["hierarchy"]["parents"]
-    line = next(ln for ln in r.stdout.splitlines() if "prob_local1 (parent (5 classes)):" in ln)
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("parent (5 classes):"))
     assert any(name in line for name in parents)
-    assert "prob_final (category):" in r.stdout
+    cats = next(o["labels"] for o in pred.outputs if o["name"] == "prob_final")
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("category:"))
+    assert any(name in line for name in cats)
+    # --verbose lists every output under its name and title
+    r = subprocess.run([sys.executable, "-m", "fashioncaffe", "infer", "--onnx", path, "probe.png", "--top-k", "2",
+                        "--verbose"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "prob_local1 (parent (5 classes)):" in r.stdout and "prob_final (category):" in r.stdout
 
 
 # --------------------------------------------------------------------------------------------

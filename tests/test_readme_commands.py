@@ -86,6 +86,8 @@ COMMANDS = {
     "make reference": SLOW_REPO,
     # -- data
     "make paper001-table2 DATA=/data/DeepFashion SCALE=full GPU=0,1": ("skip", "the DeepFashion dataset and GPUs"),
+    "python -m tools.paper002.export": ("skip", "an ONNX of a trained paper 002 run; tests/test_paper002_ci.py "
+                                                "exports the ci run's and runs infer on it"),
     "make data DATA=<path>": ("skip", "<path>: a dataset folder"),
     "make data": ("skip", "every converter on a generated wardrobe: minutes; tests/test_convert_wardrobe.py runs the "
                           "converters on a small wardrobe"),
