@@ -7,6 +7,7 @@ function showError(msg) {
   const box = $("error");
   box.textContent = msg || "";
   box.hidden = !msg;
+  if (msg) { box.scrollIntoView({block: "start"}); }
 }
 
 async function call(url, options) {
