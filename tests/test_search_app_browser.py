@@ -63,9 +63,9 @@ def browser():
 
 
 def result_ids(drv):
-    from selenium.webdriver.common.by import By
-
-    return [f.get_attribute("data-id") for f in drv.find_elements(By.CSS_SELECTOR, "#results figure.result")]
+    """The shown results' ids, read in one script (the page may re-render between element look-ups)."""
+    return drv.execute_script("return Array.from(document.querySelectorAll('#results figure.result'), "
+                              "f => f.dataset.id);")
 
 
 def shot(drv, folder, name):
@@ -77,12 +77,13 @@ def shot(drv, folder, name):
 
 
 def test_query_manipulate_feedback_and_errors_in_chromium(served, browser, tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     url, cat = served
-    drv, wait = browser, WebDriverWait(browser, 60)
+    drv, wait = browser, WebDriverWait(browser, 60, ignored_exceptions=[StaleElementReferenceException])
     shots = tmp_path / "screenshots"
     shots.mkdir()
     drv.get(url + "/")

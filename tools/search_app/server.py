@@ -36,8 +36,7 @@ class PageError(ValueError):
 
 def create_app(catalogue, card, secret_key=None, capacity=512):
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=secret_key or os.urandom(32), MAX_CONTENT_LENGTH=8 * 1024 * 1024,
-                      JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=secret_key or os.urandom(32), MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.json.sort_keys = False
     store = ShopperStore(capacity)
     jpeg_cache = {}
@@ -121,6 +120,12 @@ def create_app(catalogue, card, secret_key=None, capacity=512):
     @app.errorhandler(413)
     def _too_large(err):
         return jsonify(error="The upload is larger than 8 MB; upload a smaller photo."), 413
+
+    @app.errorhandler(500)
+    def _internal(err):
+        cause = getattr(err, "original_exception", None) or err
+        return jsonify(error=f"The server failed on this request ({type(cause).__name__}: {cause}); "
+                             "the query you had is kept -- try again or pick another query."), 500
 
     @app.get("/")
     def index():
