@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import json
+import logging
 import os
 import sys
 import threading
@@ -90,7 +91,8 @@ def main(argv=None):
     from werkzeug.serving import make_server
 
     model = ensure_model(a.data, a.scale, a.seed)
-    cache = os.path.join(model.run_dir, "features.npz")
+    cached = os.path.isfile(os.path.join(model.run_dir, "features.npz"))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per request
     t0 = time.perf_counter()
     app = build_app(model, a.threads)
     load_s = time.perf_counter() - t0
@@ -106,8 +108,8 @@ def main(argv=None):
     print(f"search app latency over HTTP: model {model.run_dir} ({model.card['net']}, scale {a.scale}, "
           f"{model.card['data']}); gallery {len(cat.search.index)} images, k = {a.k}, CPU threads "
           f"{os.cpu_count()}")
-    print(f"app start (features {'from the cache' if os.path.isfile(cache) else 'computed'} + faiss index): "
-          f"{load_s:.2f} s")
+    print(f"app start (gallery + training features {'read from' if cached else 'computed into'} features.npz, "
+          f"faiss index built): {load_s:.2f} s")
     ranking = [t for kind, ts in times.items() if kind not in ("pick a query", "warm-up") for t in ts]
     rows = [(kind, ts) for kind, ts in times.items() if kind != "warm-up"] + [("all searches", ranking)]
     print(f"{'request':<22} {'n':>4} {'median ms':>10} {'p95 ms':>10}")

@@ -12,7 +12,7 @@ Steps (each skipped when its output exists, so a second start is quick):
 3. export: ``tools.paper004.features.export_model`` → ``model.onnx`` (signatures, probabilities, the
    search's metadata);
 4. accuracy: ``tools.paper004.evaluate.evaluate_variant`` on the query split against the gallery --
-   the same splits the app searches -- saved as ``evaluation.json`` (paper 004's metrics: top-20 of
+   the same splits the app searches -- saved as ``evaluation_results.json`` + ``evaluation_predictions.npz`` (paper 004's metrics: top-20 of
    direct search, of random single-attribute manipulations (``MANIPULATION_DRAWS`` per query) and of
    every single-attribute change, each beside a random ranking's).
 """
