@@ -11,6 +11,9 @@ SCALE      ?= tiny
 DATA       ?= synthetic
 GPU        ?=
 SEEDS      ?=
+VARIANTS   ?=
+WEIGHTS    ?=
+FORCE      ?=
 # pip arguments for torch; override e.g. TORCH_SPEC="torch --index-url <your CPU wheel index>"
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; \
                 then echo "torch>=2.1"; else echo "torch==2.13.0"; fi)
@@ -18,16 +21,19 @@ TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 
 .DEFAULT_GOAL := help
 
 help: ## list the targets with a one-line description
-	@echo "fashioncaffe targets (variables: SCALE=tiny|small|full DATA=synthetic|<path> GPU=<ids>)"
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
-	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
+	@echo "fashioncaffe targets (variables: SCALE=ci|tiny|small|full DATA=synthetic|<path> SEEDS=\"1 2 3\" GPU=<ids> VARIANTS=a,b WEIGHTS=<caffemodel> FORCE=1)"
+	@{ grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "%s\t%s\n", $$1, $$2}'; \
+	   $(foreach p,$(PAPERS),$(call paper_help,$(p))) } | sort -u | \
+	  awk 'BEGIN {FS = "\t"}; {printf "  \033[1m%-22s\033[0m %s\n", $$1, $$2}'
 
 $(VENV_STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo ">> installing into $(VENV) (torch: $(TORCH_SPEC))"
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
-	@$(PY) -m pip install -q -e ".[test]"
+	@# compat editable mode puts the checkout itself on sys.path, so the `caffe` shim package is a
+	@# regular package there and wins over a stray `caffe` folder without __init__ earlier on the path
+	@$(PY) -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 	@touch $@
 
 install: $(VENV_STAMP) ## create .venv and install fashioncaffe with its dependencies
@@ -41,12 +47,13 @@ test-all: $(VENV_STAMP) ## every test, the slow ones included (GPU tests run whe
 reference: $(VENV_STAMP) ## replay the BVLC Caffe reference cases (../shared/caffe_reference)
 	$(PY) ../shared/caffe_reference/check.py --module fashioncaffe
 
--include mk/*.mk
+include mk/paper.mk
+-include mk/data.mk $(sort $(wildcard mk/paper[0-9]*.mk))
 
 .PHONY: help install test test-all reference
 
 demo: $(VENV_STAMP) ## the main job: tiny synthetic wardrobe → LMDB → train paper 000 multi-weight → mAP@50 table → ONNX → onnxruntime
-	PYTHONPATH="$(CURDIR)" $(PY) -m tools.demo --out runs/demo
+	$(PY) -m tools.demo --out runs/demo
 
 .PHONY: demo
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
@@ -24,6 +25,8 @@ import sys
 import numpy as np
 
 from fashioncaffe.errors import FashionCaffeError, fail
+from fashioncaffe.forking import one_opencv_thread, opencv_pool_paused
+from fashioncaffe.formats.text import read_utf8_text
 
 # landmark slots of the unified 8-landmark layout (DeepFashion's full-body order)
 LANDMARK_SLOTS = ["left collar", "right collar", "left sleeve", "right sleeve",
@@ -45,6 +48,7 @@ class BadRows:
         self.examples: list[str] = []
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self.max_print = max_print
+        self.images_written = 0   # what write_split stored, for finish's "nothing converted" check
 
     def __call__(self, path, lineno, reason, kind="bad row"):
         msg = f"{path}:{lineno}: {reason}" if lineno else f"{path}: {reason}"
@@ -61,6 +65,20 @@ class BadRows:
 
     def summary(self):
         return {"count": self.count, "by_reason": dict(self.by_reason), "examples": self.examples[:20]}
+
+
+def open_text(path, newline=None):
+    """A dataset's text file, for ``with open_text(p) as f``: read as UTF-8 with an error naming the
+    file and line of the first byte that is not (``newline`` as ``open``'s: "" for the csv module)."""
+    return io.StringIO(read_utf8_text(path, "dataset list file"), newline=newline)
+
+
+def read_json(path):
+    """A dataset's JSON file, with errors naming the file and line."""
+    try:
+        return json.loads(read_utf8_text(path, "JSON file"))
+    except json.JSONDecodeError as e:
+        raise fail(f"{path}:{e.lineno}: column {e.colno}: not valid JSON ({e.msg}).") from None
 
 
 def find_file(root, names, required=True, what="list file"):
@@ -81,7 +99,7 @@ def read_df_list(path, bad: BadRows, min_cols=None, ncols=None, tail_name=False)
     name (attribute / category names contain single spaces).  Rows with the wrong number of columns
     go to ``bad``.  Returns the header through ``read_df_list.header`` of the generator's first item.
     """
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         lines = f.read().splitlines()
     if len(lines) < 2:
         raise fail(f"{path}: expected a count line and a header line, the file has {len(lines)} line(s).")
@@ -168,17 +186,8 @@ def is_synthetic(root):
 
 # ------------------------------------------------------------------------------------------------
 # image jobs (run in a process pool)
-def _init_worker():
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:
-        pass
-
-
 def _image_job(job):
-    from fashioncaffe.data.imageset import read_image_to_datum
+    from fashioncaffe.imageset import read_image_to_datum
 
     idx, path, label, bbox, resize, encoding, is_color = job
     try:
@@ -227,8 +236,8 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
     """
     from tqdm import tqdm
 
-    from fashioncaffe.io.blobproto import write_binaryproto
-    from fashioncaffe.io.lmdb_datum import DatumWriter, float_datum, make_key
+    from fashioncaffe.formats.blobproto import write_binaryproto
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, float_datum, make_key
 
     log = log or (lambda m: print(m, file=sys.stderr))
     d = os.path.join(out_dir, split)
@@ -237,7 +246,10 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
     encoding = args.encode_type if args.encoded else ""
     jobs = [(i, r.path, r.label, r.bbox if args.bbox_crop else None, resize, encoding, True) for i, r in enumerate(records)]
     workers = args.workers if args.workers is not None else max(1, min(8, os.cpu_count() or 1))
-    pool = mp.get_context("fork").Pool(workers, initializer=_init_worker) if workers > 1 and len(jobs) > 32 else None
+    pool = None
+    if workers > 1 and len(jobs) > 32:
+        with opencv_pool_paused():
+            pool = mp.get_context("fork").Pool(workers, initializer=one_opencv_thread)
     results = pool.imap(_image_job, jobs, chunksize=8) if pool else map(_image_job, jobs)
     writers = {"images": DatumWriter(os.path.join(d, "images_lmdb"), overwrite=args.overwrite)}
     for name in companions:
@@ -270,6 +282,7 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
             pool.terminate()
         for w in writers.values():
             w.close()
+    bad.images_written += n
     if n == 0:
         import shutil
 
@@ -295,6 +308,44 @@ def write_split(out_dir, split, records, companions, meta, args, bad: BadRows, l
         json.dump(m, f, indent=1, ensure_ascii=False)
     log(f"{split}: wrote {n} images to {d}")
     return written
+
+
+def read_companion(split_dir, name):
+    """(keys, N × K float32 rows) of the companion ``<split_dir>/<name>_lmdb``, in key order."""
+    from fashioncaffe.formats.lmdb_datum import DatumReader
+
+    path = os.path.join(split_dir, f"{name}_lmdb")
+    if not os.path.isdir(path):
+        raise fail(f"{path}: no such companion LMDB (the split has {sorted(_companion_names(split_dir))}).")
+    r = DatumReader(path)
+    rows = [np.asarray(r.datum(i).float_data, np.float32) for i in range(len(r))]
+    return list(r.keys), (np.stack(rows) if rows else np.zeros((0, 0), np.float32))
+
+
+def _companion_names(split_dir):
+    return [d[:-5] for d in os.listdir(split_dir) if d.endswith("_lmdb") and d != "images_lmdb"] \
+        if os.path.isdir(split_dir) else []
+
+
+def write_companion(split_dir, name, keys, rows, spec):
+    """Add the companion ``<split_dir>/<name>_lmdb`` (float_data Datums under ``keys``, which must be
+    the split's image keys) and record ``spec`` (K, names, encoding, …) in meta.json; replaces an
+    older one of that name."""
+    from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, float_datum
+
+    image_keys = list(DatumReader(os.path.join(split_dir, "images_lmdb")).keys)
+    if list(keys) != image_keys:
+        raise fail(f"{split_dir}: the keys given for companion '{name}' are not the split's image keys "
+                   f"({len(keys)} keys vs {len(image_keys)} images).")
+    rows = np.asarray(rows, np.float32)
+    with DatumWriter(os.path.join(split_dir, f"{name}_lmdb"), overwrite=True) as w:
+        for k, row in zip(keys, rows):
+            w.put(k, float_datum(row))
+    meta_path = os.path.join(split_dir, "meta.json")
+    meta = json.load(open(meta_path, encoding="utf-8")) if os.path.isfile(meta_path) else {}
+    meta.setdefault("companions", {})[name] = dict(spec, K=int(rows.shape[1]), lmdb=f"{name}_lmdb")
+    with open(meta_path, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
 
 
 def base_parser(prog, description):
@@ -345,6 +396,12 @@ def resolve_image(root, name, subdirs=("", "Img", "img", "images", "Img/img")):
 
 
 def finish(bad: BadRows, log=None):
+    """Summarise the bad rows; a conversion that stored no image at all is an error (exit 2), not a
+    success with an empty output."""
     log = log or (lambda m: print(m, file=sys.stderr))
     if bad.count:
         log(f"{bad.count} bad row(s) skipped: " + ", ".join(f"{k}: {v}" for k, v in bad.by_reason.items()))
+    if bad.images_written == 0:
+        first = f" The first: {bad.examples[0]}." if bad.examples else ""
+        raise fail(f"Nothing was converted: no image of any split could be written ({bad.count} bad row(s) "
+                   f"skipped).{first} Check --root and the list files; no output was left.")

@@ -74,6 +74,8 @@ def convert(args):
         keys[split] = write_split(args.out, split, list(g.values()), companions, meta, args, bad)
     for status, plist in pairs.items():
         kc, ks = keys.get(f"{status}_consumer", {}), keys.get(f"{status}_shop", {})
+        if not kc:   # no consumer image of this split was written, so neither is its folder
+            continue
         with open(os.path.join(args.out, f"{status}_consumer", "pairs.txt"), "w", encoding="utf-8") as f:
             for c, s_ in plist:
                 if c in kc and s_ in ks:

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from .common import (LANDMARK_SLOTS, VIS_ABSENT, BadRows, Record, base_parser, common_meta, find_file, finish,
-                     read_df_list, resolve_image, run_main, write_split)
+                     open_text, read_df_list, resolve_image, run_main, write_split)
 from .deepfashion_category import parse_bboxes, parse_landmarks
 
 ANNO = ("Anno/", "Eval/", "")
@@ -30,7 +30,7 @@ def _f(root, name, required=True):
 
 def read_items(path):
     """list_item_inshop.txt: a count line then one item id per line (a header line is tolerated)."""
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         lines = [ln.split() for ln in f.read().splitlines()[1:] if ln.strip()]
     return [ln[0] for ln in lines if ln and ln[0].startswith("id_")]
 
@@ -49,7 +49,7 @@ def read_attr_names(path, bad):
             names.append(name)
             types.append(ATTR_TYPES.get(int(t), "?") if t.isdigit() else "?")
         return names, types
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         lines = f.read().splitlines()[2:]
     return [ln.strip() for ln in lines if ln.strip()], None
 

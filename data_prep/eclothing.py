@@ -18,7 +18,6 @@ image's keyword within the group, −1 missing; the first one if several).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -26,8 +25,8 @@ import numpy as np
 
 from fashioncaffe.errors import fail
 
-from .common import BadRows, Record, base_parser, common_meta, find_file, finish, resolve_image, run_main, \
-    split_of, write_split
+from .common import BadRows, Record, base_parser, common_meta, find_file, finish, open_text, read_json, \
+    resolve_image, run_main, split_of, write_split
 
 
 CATALOG_NAMES = ["catalog.json", "catalog.txt", "keyword_catalog.json", "keyword_groups.txt"]
@@ -48,8 +47,7 @@ def read_catalog(path, fmt="auto"):
     """{group: [keyword, ...]} in catalogue order (see the module docstring for the formats)."""
     fmt = catalog_format(path, fmt)
     if fmt == "json":
-        with open(path, encoding="utf-8") as f:
-            cat = json.load(f)
+        cat = read_json(path)
         return {g: list(v) for g, v in cat.items()}
     want = "<keyword>\\t<group>" if fmt == "keyword-group" else "<group>\\t<keyword>"
     cat = {}
@@ -63,7 +61,7 @@ def read_catalog(path, fmt="auto"):
 
 def _tab_rows(path):
     """(line number, line, tab-separated fields) of a text file's rows, blank and ``#`` lines skipped."""
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if line.strip() and not line.startswith("#"):
                 yield lineno, line, line.rstrip("\r\n").split("\t")
@@ -99,7 +97,7 @@ def convert(args):
             names.append(kw)
     g_members = [[kw_pos[k] for k in cat[g]] for g in groups]
     splits = {}
-    with open(p_list, encoding="utf-8") as f:
+    with open_text(p_list) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -16,10 +16,20 @@ import sys
 
 import numpy as np
 
-from .common import BadRows, Record, base_parser, common_meta, find_file, finish, run_main, write_split
+from .common import BadRows, Record, base_parser, common_meta, find_file, finish, open_text, run_main, write_split
 
 STYLES = ["Sports", "Casual", "Office lady", "Japanese", "Korean", "Western", "British", "Girl",
           "Lady", "Minimalist", "Natural", "Punk", "Ethnic"]
+
+
+def conditional_probability(labels):
+    """P(A|B) = N(A ∩ B) / N(B) over multi-hot style rows (paper 003, eq. 1), as a matrix whose entry
+    [a, b] is P(style a | style b); NaN in column b when style b never occurs."""
+    lab = np.asarray(labels, np.float64)
+    both = lab.T @ lab
+    nb = lab.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(nb[None, :] > 0, both / nb[None, :], np.nan)
 
 
 def _image(root, image_id, filename=None):
@@ -35,7 +45,7 @@ def _image(root, image_id, filename=None):
 
 def read_rows(path, bad, need_labels=True):
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -61,7 +71,7 @@ def read_rows(path, bad, need_labels=True):
 
 def read_folds(path, bad):
     folds = {}
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -18,14 +18,13 @@ missing) and onehot_lmdb (K = Σ group sizes; 1 / 0, all −1 in a missing group
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 
 import numpy as np
 
-from .common import BadRows, Record, base_parser, common_meta, find_file, finish, resolve_image, run_main, \
-    split_of, write_split
+from .common import BadRows, Record, base_parser, common_meta, find_file, finish, open_text, read_json, \
+    resolve_image, run_main, split_of, write_split
 
 
 def read_vocab(path):
@@ -33,9 +32,8 @@ def read_vocab(path):
     from fashioncaffe.errors import fail
 
     if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f), None
-    with open(path, encoding="utf-8", newline="") as f:
+        return read_json(path), None
+    with open_text(path, newline="") as f:
         rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
     if not rows or [c.strip().lower() for c in rows[0][:1]] != ["group"] or "values" not in \
             [c.strip().lower() for c in rows[0]]:
@@ -57,7 +55,7 @@ def read_vocab(path):
 def read_partition(path, bad):
     """{image: split} from an ``image,split`` CSV (header optional)."""
     part = {}
-    with open(path, encoding="utf-8", newline="") as f:
+    with open_text(path, newline="") as f:
         for lineno, r in enumerate(csv.reader(f), 1):
             if not any(c.strip() for c in r):
                 continue
@@ -74,7 +72,7 @@ def convert(args):
     bad = BadRows(args.on_bad_row)
     root = args.root
     p_csv = args.csv or find_file(root, ["shopping100k.csv", "attributes.csv", "labels.csv"], what="attribute CSV")
-    with open(p_csv, encoding="utf-8", newline="") as f:
+    with open_text(p_csv, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         from fashioncaffe.errors import fail

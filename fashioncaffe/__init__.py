@@ -3,15 +3,18 @@
     import fashioncaffe as caffe
     net = caffe.Net("deploy.prototxt", "weights.caffemodel", caffe.TEST)
 
-When BVLC Caffe is not installed, importing fashioncaffe also makes ``import caffe`` resolve to it,
-so unmodified pycaffe scripts and Python-layer files run on the engine.
+With BVLC Caffe absent, a plain ``import caffe`` resolves to this module (the installed ``caffe``
+shim package decides: ``caffe/__init__.py``), so unmodified pycaffe scripts, notebooks and
+Python-layer files run on the engine.  The names below are pycaffe's (BVLC's
+``python/caffe/__init__.py``), as are the submodules ``io``, ``net_spec``, ``draw``, ``coord_map``,
+``classifier``, ``detector`` and ``proto``.
 """
 from __future__ import annotations
 
-import sys as _sys
-
 from .errors import FashionCaffeError  # noqa: F401
-from .mode import set_mode_cpu, set_mode_gpu, set_device, set_random_seed  # noqa: F401
+from .mode import (set_mode_cpu, set_mode_gpu, set_device, set_random_seed, solver_count,  # noqa: F401
+                   set_solver_count, solver_rank, set_solver_rank, set_multiprocess)
+from .pycaffe_runtime import Timer, init_log, log, has_nccl, NCCL  # noqa: F401
 from .layers.base import TRAIN, TEST, layer_type_list  # noqa: F401
 from . import layers as _layers  # noqa: F401  (registers the layer catalogue)
 from .blob import Blob  # noqa: F401
@@ -32,7 +35,7 @@ def __getattr__(name):
     if name == "proto":
         return _lazy("proto")
     if name == "io":
-        return _lazy("pyio")
+        return _lazy("io")
     if name in ("NetSpec", "to_proto"):
         return getattr(_lazy("net_spec"), name)
     if name in ("get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver",
@@ -40,52 +43,12 @@ def __getattr__(name):
         return getattr(_lazy("solvers"), name)
     if name == "params":
         return _lazy("net_spec").params
-    if name == "draw":
-        raise AttributeError("caffe.draw (graphviz drawing) is not provided by fashioncaffe")
+    if name == "python_batches":  # the data workers for Python data layers (BVLC Caffe has no such name)
+        return _lazy("data_pipeline.python_batches")
+    if name in ("draw", "coord_map", "net_spec", "classifier", "detector"):
+        return _lazy(name)
+    if name == "Classifier":
+        return _lazy("classifier").Classifier
+    if name == "Detector":
+        return _lazy("detector").Detector
     raise AttributeError(f"module 'fashioncaffe' has no attribute '{name}'")
-
-
-class _CaffeAliasFinder:
-    """Import hook: ``caffe.X`` resolves to the already-loaded ``fashioncaffe.X`` (never a second copy,
-    which would register caffe.proto twice with protobuf)."""
-
-    @staticmethod
-    def find_spec(fullname, path=None, target=None):
-        if not fullname.startswith("caffe."):
-            return None
-        import importlib
-        import importlib.util
-
-        real = "fashioncaffe." + fullname[len("caffe."):]
-        if fullname == "caffe.io":
-            real = "fashioncaffe.io"
-        try:
-            module = importlib.import_module(real)
-        except ImportError:
-            return None
-        return importlib.util.spec_from_loader(fullname, _ExistingModuleLoader(module))
-
-
-class _ExistingModuleLoader:
-    def __init__(self, module):
-        self.module = module
-
-    def create_module(self, spec):
-        return self.module
-
-    def exec_module(self, module):
-        pass
-
-
-def _alias_caffe():
-    """Make `import caffe` give this module unless a real BVLC Caffe is importable."""
-    if "caffe" in _sys.modules:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("caffe") is None:
-        _sys.modules["caffe"] = _sys.modules[__name__]
-        _sys.meta_path.insert(0, _CaffeAliasFinder())
-
-
-_alias_caffe()

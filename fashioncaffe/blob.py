@@ -6,9 +6,17 @@ arrays (``net.blobs['data'].data[...] = x``).  Like Caffe's SyncedMemory, each o
 touching ``.data`` from Python hands out the host array and marks it as the newest copy, and the
 next time the engine needs the tensor it is copied up.  On the CPU the numpy array *is* the
 tensor's memory, so nothing is ever copied.
+
+**Stable arrays.** pycaffe's ``blob.data`` is a view of memory the blob keeps for as long as its
+shape does: an array taken before a forward shows the values after it (net surgery code reads one
+array before and after).  The engine's layers produce a new tensor each pass; a blob adopts it as
+its memory until Python has been handed an array of the blob, and from then on copies each new
+value into that memory instead (on the CPU; on a GPU the host mirror stays the same array and is
+refreshed when ``.data`` is read again, as BVLC's ``mutable_cpu_data()`` does).
 """
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
@@ -42,7 +50,7 @@ class _Synced:
     (Caffe's mutable_gpu_data() moves its head to the GPU for the same reason).
     """
 
-    __slots__ = ("_tensor", "_host", "_head", "_ver", "shape", "device", "leaf")
+    __slots__ = ("_tensor", "_host", "_head", "_ver", "shape", "device", "leaf", "_handed_out")
 
     def __init__(self, shape, device, leaf=False):
         self.shape = tuple(int(s) for s in shape)
@@ -52,6 +60,7 @@ class _Synced:
         self._host = None
         self._head = _DEVICE
         self._ver = -1            # the tensor's version when host and device were last equal
+        self._handed_out = False  # Python holds an array of this memory: keep it, copy into it
 
     # -- device side -------------------------------------------------------------------------
     def tensor(self) -> torch.Tensor:
@@ -67,11 +76,22 @@ class _Synced:
         return self._tensor
 
     def set_tensor(self, t: torch.Tensor) -> None:
-        """Adopt ``t`` as the newest value (the host mirror becomes stale)."""
+        """Take ``t`` as the newest value: adopted as the memory, or -- once Python holds an array of
+        the memory and the shape is unchanged -- copied into it (the host mirror becomes stale)."""
+        shape = tuple(t.shape)
+        kept = self._tensor
+        if (self._handed_out and kept is not None and kept is not t and tuple(kept.shape) == shape
+                and kept.device == t.device and _shares_host_memory(self.device)):
+            with torch.no_grad():
+                kept.copy_(t.detach())
+            self._head = _DEVICE
+            return
         self._tensor = t
-        self.shape = tuple(t.shape)
+        if shape != self.shape:
+            self._handed_out = False
+        self.shape = shape
         self._head = _DEVICE
-        if not _shares_host_memory(self.device):
+        if not _shares_host_memory(self.device) and self._host is not None and self._host.shape != shape:
             self._host = None
 
     # -- host side ---------------------------------------------------------------------------
@@ -81,8 +101,11 @@ class _Synced:
         t = self.tensor()
         if _shares_host_memory(t.device):
             arr = t.detach().numpy()
-            if not arr.flags.writeable:  # a tensor produced by an op can be read-only shared
-                arr = np.array(arr)
+            if (not arr.flags.writeable or not arr.flags.c_contiguous) and not self.leaf:
+                # an op's result may be a strided or read-only view: the blob takes memory of its own
+                self._tensor = t.detach().contiguous().clone()
+                arr = self._tensor.numpy()
+            self._handed_out = True
             return arr
         if self._host is None or self._host.shape != tuple(t.shape):
             self._host = t.detach().to("cpu", copy=True).numpy()  # never the device memory itself
@@ -101,6 +124,7 @@ class _Synced:
         self._host = None
         self._head = _DEVICE
         self._ver = -1
+        self._handed_out = False
 
     def to(self, device) -> None:
         if self._tensor is not None:
@@ -129,6 +153,7 @@ class Blob:
         self.name = name
         self.learnable = learnable
         self._grad_head_host = False   # learnable blobs: the host mirror of the diff is newer
+        self._grad_handed_out = False  # learnable blobs: Python holds an array of the diff
         self._data = _Synced(shape, device, leaf=learnable)
         self._diff = None if learnable else _Synced(shape, device)
 
@@ -144,6 +169,7 @@ class Blob:
     @property
     def diff(self) -> np.ndarray:
         if self.learnable:
+            self._grad_handed_out = True
             g = self.grad
             if _shares_host_memory(g.device):
                 return g.numpy()
@@ -216,11 +242,27 @@ class Blob:
             return t.grad
         return self._diff.tensor()
 
+    @property
+    def diff_edited_on_host(self) -> bool:
+        """A learnable blob whose ``diff`` array (its host mirror, on a GPU) may hold a pycaffe edit
+        the device gradient has not seen yet: read :attr:`grad` rather than ``tensor.grad``."""
+        return self._grad_head_host
+
     def set_grad(self, g: torch.Tensor) -> None:
         if self.learnable:
             self._data.tensor().grad = g
         else:
             self._diff.set_tensor(g)
+
+    def release_grad(self) -> None:
+        """A learnable blob's diff to zero before a solver iteration: dropped (autograd then writes
+        the first gradient instead of adding it to zeros), or zeroed in place once Python holds an
+        array of it (which must go on showing the diff)."""
+        if self._grad_handed_out:
+            self.zero_grad()
+        else:
+            self._data.tensor().grad = None
+            self._grad_head_host = False
 
     def zero_grad(self) -> None:
         if self.learnable:
@@ -242,6 +284,17 @@ class Blob:
         self._grad_mirror_of = (weakref.ref(g), _version(g))
         return m
 
+    @contextlib.contextmanager
+    def substituted(self, t: torch.Tensor):
+        """Let the engine see ``t`` as this blob's tensor inside the ``with`` block (shape inference
+        runs layers on meta tensors); nothing else about the blob changes."""
+        saved = self._data._tensor
+        self._data._tensor = t
+        try:
+            yield
+        finally:
+            self._data._tensor = saved
+
     def to(self, device) -> None:
         device = torch.device(device)
         grad = self._data._tensor.grad if (self.learnable and self._data._tensor is not None) else None
@@ -254,3 +307,24 @@ class Blob:
     @property
     def device(self):
         return self._data.device
+
+
+class BlobVec(list):
+    """pycaffe's ``BlobVec``: a layer's blobs (``layer.blobs``, ``net.params[name]``), a list with
+    ``add_blob(*shape)``, which appends a new zero-filled blob -- on any layer, as in pycaffe.  A blob
+    added after the net was built is one of the layer's blobs (``net.params``, weight files) but not
+    a learnable parameter of a solver, as in Caffe (its learnable parameters are fixed at Init)."""
+
+    def __init__(self, items=(), name: str = "", device=None):
+        super().__init__(items)
+        self.bind(name, device)
+
+    def bind(self, name: str, device=None) -> None:
+        """Name new blobs after ``name`` and create them on ``device`` (the owning layer's)."""
+        self._name = name
+        self._device = torch.device("cpu") if device is None else torch.device(device)
+
+    def add_blob(self, *shape) -> None:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        self.append(Blob(shape, device=self._device, learnable=True, name=f"{self._name}.{len(self)}"))

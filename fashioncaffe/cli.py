@@ -1,6 +1,7 @@
 """The ``fashioncaffe`` command (``python -m fashioncaffe``), Caffe's ``caffe`` tool on the engine.
 
     fashioncaffe train --solver S [--weights W[,W2] | --snapshot S] [--gpu 0|0,1|all] [--iterations N]
+                       [--snapshot_prefix P]
     fashioncaffe test --model M --weights W [--iterations 50] [--gpu 0]
     fashioncaffe time --model M [--iterations 50] [--gpu 0]
     fashioncaffe device_query [--gpu 0]
@@ -24,7 +25,7 @@ FashionCaffeError prints its message alone and exits with status 2.
 Modules are found automatically when they are named ``cli_<anything>.py`` in the ``fashioncaffe``
 package or one of its subpackages (e.g. ``fashioncaffe/onnx/cli_export.py``), or when a distribution
 declares an entry point in the group ``fashioncaffe.commands`` (the entry point's object is imported;
-registering happens at import).
+registering happens at import).  A command module that fails to import is an error, not skipped.
 """
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ import os
 import pkgutil
 import sys
 import time
+from importlib.metadata import entry_points
 
 from . import logging_caffe as log
 from .errors import FashionCaffeError, fail
 
-__all__ = ["register_command", "main", "commands"]
+__all__ = ["register_command", "main", "commands", "parse_gpus"]
 
 _COMMANDS: dict = {}
 _DISCOVERED = False
@@ -69,20 +71,15 @@ def _discover():
                 if sub.name.startswith("cli_"):
                     names.append(f"fashioncaffe.{info.name}.{sub.name}")
     for name in sorted(names):
+        importlib.import_module(name)
+    for ep in entry_points(group="fashioncaffe.commands"):
         try:
-            importlib.import_module(name)
-        except Exception as e:  # a broken plugin must not take the built-in commands down
-            log.warning(f"command module {name} failed to load: {type(e).__name__}: {e}", "cli.py:0")
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="fashioncaffe.commands"):
-            try:
-                ep.load()
-            except Exception as e:
-                log.warning(f"command entry point {ep.name} failed to load: {e}", "cli.py:0")
-    except Exception:
-        pass
+            ep.load()
+        except Exception as e:
+            dist = getattr(ep.dist, "name", "?")
+            raise fail(f"The fashioncaffe command plugin '{ep.name}' (entry point {ep.value} of the installed "
+                       f"distribution '{dist}') fails to import: {type(e).__name__}: {e}. Fix or uninstall "
+                       "that distribution.") from e
 
 
 def _flag(parser, name, **kw):
@@ -108,7 +105,9 @@ def _fast_net(net, a):
 
 
 def parse_gpus(spec):
-    """``""`` → [], ``"all"`` → every CUDA device, ``"0,1"`` → [0, 1]."""
+    """``""`` → [], ``"all"`` → every CUDA device, ``"0,1"`` → [0, 1]; spaces are ignored.  The one
+    parser of GPU lists: the experiment drivers (tools/repro) use it too, so ``--gpu`` means the same
+    everywhere and a missing device is refused before any work starts."""
     import torch
 
     if spec is None or spec == "":
@@ -119,7 +118,7 @@ def parse_gpus(spec):
             raise fail("--gpu all: no CUDA device is visible to PyTorch.")
         return list(range(n))
     try:
-        gpus = [int(x) for x in spec.split(",") if x.strip() != ""]
+        gpus = [int(x) for x in spec.replace(" ", "").split(",") if x != ""]
     except ValueError:
         raise fail(f"--gpu {spec}: expected a device id, a comma-separated list (0,1) or 'all'.") from None
     if gpus and not torch.cuda.is_available():
@@ -150,8 +149,10 @@ def _train_args(p):
     _flag(p, "solver", required=True, help="solver prototxt")
     _flag(p, "weights", default="", help="comma-separated .caffemodel files to fine-tune from")
     _flag(p, "snapshot", default="", help=".solverstate to resume from")
-    _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU)")
-    _flag(p, "iterations", type=int, default=0, help="override max_iter")
+    _flag(p, "gpu", default="", help="GPU id(s): 0, 0,1 or all (default: solver_mode/device_id, else CPU); under "
+                                     "torchrun, local process i takes the i-th of them")
+    _flag(p, "iterations", type=int, default=None, help="override max_iter")
+    _flag(p, "snapshot_prefix", default="", help="override the solver's snapshot_prefix (where snapshots go)")
     _flag(p, "sigint_effect", default="stop", choices=["stop", "snapshot", "none"])
     _flag(p, "sighup_effect", default="snapshot", choices=["stop", "snapshot", "none"])
     _flag(p, "cpu_procs", type=int, default=0, help=argparse.SUPPRESS)  # data-parallel on CPU (gloo)
@@ -159,8 +160,8 @@ def _train_args(p):
 
 
 def _train(a):
-    from . import distributed
-    from .solvers import read_solver, run_training
+    from . import training
+    from .solvers import read_solver
     from .proto import caffe_pb2
 
     if a.snapshot and a.weights:
@@ -177,25 +178,43 @@ def _train(a):
                 log.warning("solver_mode is GPU but no CUDA device is visible to PyTorch; training on the CPU.",
                             "caffe.cpp:205")
     job = {"solver": a.solver, "weights": a.weights, "snapshot": a.snapshot, "iterations": a.iterations,
+           "snapshot_prefix": a.snapshot_prefix,
            "sigint_effect": a.sigint_effect, "sighup_effect": a.sighup_effect, "log_file": a.log_file,
            "precision": a.precision, "compile": a.compile}
+    if training.launched_by_torchrun():
+        if a.cpu_procs > 1:
+            raise fail("--cpu_procs starts processes itself; under torchrun give --nproc-per-node instead.")
+        training.train_launched(job, gpus)
+        log.info("Optimization Done.", "caffe.cpp:260")
+        return 0
     if len(gpus) > 1 or a.cpu_procs > 1:
         log.info(f"Using {len(gpus) or a.cpu_procs} processes: GPUs {gpus}" if gpus else
                  f"Using {a.cpu_procs} CPU processes (gloo)", "caffe.cpp:233")
-        distributed.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
+        training.train_parallel(job, devices=gpus or None, num_procs=a.cpu_procs)
         log.info("Optimization Done.", "caffe.cpp:260")
         return 0
     _use_gpu(gpus)
     job["log_file"] = None  # already attached by main()
-    run_training(job)
+    training.run_training(job)
     return 0
 
 
 # ----------------------------------------------------------------------------------------------
 # test
+def _positive_int(text):
+    """argparse type of a count that must be >= 1 (BVLC's tool divides by it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1 (the averages divide by it)")
+    return value
+
+
 def _net_args(p, iterations=50):
     _flag(p, "model", required=True, help="net prototxt")
-    _flag(p, "iterations", type=int, default=iterations)
+    _flag(p, "iterations", type=_positive_int, default=iterations)
     _flag(p, "gpu", default="")
     _flag(p, "level", type=int, default=0)
     _flag(p, "stage", default="", help="comma-separated stages")
@@ -225,7 +244,7 @@ def _test(a):
     names = []
     for i in range(a.iterations):
         with torch.no_grad():
-            loss = net._run_forward(0, grad=False)
+            loss = net.forward_from_to(grad=False)
         loss_total += 0.0 if loss is None else float(loss)
         vals = []
         for o in net.outputs:
@@ -258,18 +277,18 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
     backward can be timed alone.  Adds microseconds to ``fwd_t`` / ``bwd_t``."""
     import torch
 
-    steps = net._steps
-    slots = [None] * len(net._slot_names)
+    steps = net.schedule
+    slots = [None] * len(net.slot_names)
     record = []
     for k, step in enumerate(steps):
         t0 = time.perf_counter()
         if step.layer.feeds_from_blob:
-            outs = [net.blobs[net._slot_names[s]].tensor for s in step.tops]
+            outs = [net.slot_blob(s).tensor for s in step.tops]
             ins = []
         else:
             ins = []
             for s in step.bottoms:
-                x = slots[s] if slots[s] is not None else net.blobs[net._slot_names[s]].tensor
+                x = slots[s] if slots[s] is not None else net.slot_blob(s).tensor
                 x = x.detach()
                 if x.is_floating_point():
                     x.requires_grad_(True)
@@ -281,7 +300,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
             slots[s] = o
         record.append((ins, outs))
     grads = {}
-    for s, w in net._loss_terms:
+    for s, w in net.loss_terms:
         if slots[s] is not None:
             grads[s] = torch.full_like(slots[s], w)
     for k in range(len(steps) - 1, -1, -1):
@@ -303,7 +322,7 @@ def _timed_pass(net, sync, fwd_t, bwd_t):
 
 
 def _whole_pass(net):
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     if loss is not None and loss.requires_grad:
         loss.backward()
 
@@ -328,12 +347,12 @@ def _time(a):
             torch.cuda.synchronize()
 
     log.info("Performing Forward", "caffe.cpp:361")
-    loss = net._run_forward(0)
+    loss = net.forward_from_to()
     log.info(f"Initial loss: {log.fmt(0.0 if loss is None else float(loss.detach()))}", "caffe.cpp:363")
     log.info("Performing Backward", "caffe.cpp:364")
     if loss is not None and loss.requires_grad:
         loss.backward()
-    n = len(net._steps)
+    n = len(net.schedule)
     fwd_t, bwd_t = [0.0] * n, [0.0] * n
     log.info("*** Benchmark begins ***", "caffe.cpp:377")
     log.info(f"Testing for {a.iterations} iterations.", "caffe.cpp:378")
@@ -351,7 +370,7 @@ def _time(a):
     total_ms = (time.perf_counter() - total0) * 1e3
     iters = max(1, a.iterations)
     log.info("Average time per layer: ", "caffe.cpp:409")
-    for name, f, b in zip(net._layer_names, fwd_t, bwd_t):
+    for name, f, b in zip(net.layer_names, fwd_t, bwd_t):
         log.info(f"{name:>10}\tforward: {log.fmt(f / 1000 / iters)} ms.", "caffe.cpp:412")
         log.info(f"{name:>10}\tbackward: {log.fmt(b / 1000 / iters)} ms.", "caffe.cpp:415")
     log.info(f"Average Forward pass: {log.fmt(f_sum / 1000 / iters)} ms.", "caffe.cpp:420")
@@ -412,13 +431,17 @@ def build_parser():
     for name, (add_args, _run, help_) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         add_args(p)
-        if not any(getattr(act, "dest", None) == "log_file" for act in p._actions):
+        if p.get_default("log_file") is None:  # the command did not define --log_file itself
             _flag(p, "log_file", default="", help="also write the log to this file")
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except FashionCaffeError as e:
+        sys.stderr.write(f"fashioncaffe: {e}\n")
+        return 2
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)

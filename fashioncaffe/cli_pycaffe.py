@@ -1,7 +1,7 @@
 """``fashioncaffe pycaffe SCRIPT [ARGS...]``: run an unmodified pycaffe script on the engine.
 
-The script's ``import caffe`` resolves to fashioncaffe (unless a real BVLC Caffe is installed, in
-which case set ``FASHIONCAFFE_FORCE_ALIAS=1`` to use the engine anyway).
+The script's ``import caffe`` resolves to fashioncaffe (unless a built BVLC pycaffe is on the path,
+which the ``caffe`` shim yields to; set ``FASHIONCAFFE_FORCE_ALIAS=1`` to use the engine anyway).
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ def _add_args(parser):
 
 
 def _run(args):
-    import fashioncaffe
+    from .caffe_alias import bind_caffe_to_engine
 
     if not os.path.exists(args.script):
         raise fail(f"pycaffe: script '{args.script}' does not exist.")
     if os.environ.get("FASHIONCAFFE_FORCE_ALIAS"):
-        sys.modules["caffe"] = fashioncaffe
+        bind_caffe_to_engine()
     sys.argv = [args.script, *args.script_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(args.script)))
     runpy.run_path(args.script, run_name="__main__")

@@ -1,4 +1,4 @@
-"""Data-parallel training across processes (Caffe's multi-GPU ``--gpu 0,1,...``), on torch.distributed.
+"""The collectives of data-parallel training (Caffe's multi-GPU ``--gpu 0,1,...``), on torch.distributed.
 
 Each process runs its own solver on its own data shard; after the ``iter_size`` forward/backward
 passes of an iteration the parameter gradients are summed over processes and scaled by 1/N (as
@@ -8,17 +8,14 @@ and snapshots.  The effective batch is N × batch_size; N processes equal one pr
 
 Data layers find their shard with :func:`rank` and :func:`world_size` (0 and 1 outside a parallel
 run): a layer should read items ``rank, rank + world_size, ...`` or batch ``t·world_size + rank``.
-
-Backends: NCCL on GPUs, gloo on the CPU (used by the tests).
+The processes themselves are started by :func:`fashioncaffe.training.train_parallel` (on this
+machine) or by torchrun (:func:`fashioncaffe.training.train_launched`, one or several machines).
 """
 from __future__ import annotations
 
-import os
-import socket
-
 import torch
 
-__all__ = ["rank", "world_size", "is_parallel", "all_reduce_mean_", "broadcast_", "train_parallel"]
+__all__ = ["rank", "world_size", "is_parallel", "all_reduce_mean_", "broadcast_"]
 
 
 def _dist():
@@ -72,51 +69,3 @@ def broadcast_(tensors, src: int = 0) -> None:
             k = t.numel()
             t.copy_(flat[off:off + k].view_as(t))
             off += k
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(r, n, port, devices, job):
-    import torch.distributed as dist
-
-    from . import logging_caffe, mode
-
-    if devices:
-        torch.cuda.set_device(devices[r])
-        backend = "nccl"
-    else:
-        backend = "gloo"
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n))
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=r, world_size=n)
-    try:
-        if devices:
-            mode.set_mode_gpu()
-            mode.set_device(devices[r])
-        else:
-            mode.set_mode_cpu()
-        logging_caffe._state["files"] = []   # a forked worker must not share the parent's log handles
-        if r != 0:
-            logging_caffe.set_enabled(False)
-        if job.get("log_file") and r == 0:
-            logging_caffe.add_log_file(job["log_file"])
-        from .solvers import run_training
-
-        run_training(job)
-    finally:
-        dist.destroy_process_group()
-
-
-def train_parallel(job: dict, devices=None, num_procs: int | None = None) -> None:
-    """Run ``solvers.run_training(job)`` in N processes (one per GPU in ``devices``, or ``num_procs``
-    CPU processes with gloo).  ``job``: solver, weights, snapshot, iterations, log_file, gpu_mode."""
-    import torch.multiprocessing as mp
-
-    n = len(devices) if devices else int(num_procs or 1)
-    port = _free_port()
-    # CUDA needs fresh interpreters (spawn); CPU workers can fork and skip re-importing torch
-    method = "fork" if not devices and "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(n, port, list(devices or []), job), nprocs=n, join=True, start_method=method)

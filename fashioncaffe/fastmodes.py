@@ -25,8 +25,9 @@ Modes:
           breaks.  When compiling is impossible (no C/C++ compiler for the CPU backend, no Triton
           for CUDA, a dynamo/backend error) a warning names the reason and the net runs eagerly.
 
-A fast mode replaces the net's ``_run_forward`` by an instance attribute (the class's method, the
-default path, is never modified); :func:`apply` with the default mode removes it again.
+A fast mode is a :class:`fashioncaffe.net.Executor` installed with ``net.set_executor``: the net's
+own forward loop (``Net.forward_from_to``) runs it, the default executor is never modified, and
+:func:`apply` with the default mode puts the default back.
 """
 from __future__ import annotations
 
@@ -39,9 +40,11 @@ import torch
 
 from . import logging_caffe as log
 from .errors import fail
+from .schedule import Executor
+from .pylayer import PythonLayer
 
-__all__ = ["PRECISIONS", "FastMode", "configure", "current", "reset", "resolve", "apply", "remove",
-           "activate_solver", "set_tf32", "describe", "timing_context"]
+__all__ = ["PRECISIONS", "FastMode", "FastExecutor", "configure", "current", "reset", "resolve", "apply",
+           "remove", "activate_solver", "set_tf32", "describe", "timing_context"]
 
 PRECISIONS = ("fp32", "bf16", "tf32")
 
@@ -142,147 +145,65 @@ def _prepare_device(m: FastMode, device) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# the forward runner
-def _is_host_layer(layer) -> bool:
-    from .pylayer import PythonLayer
-
-    return isinstance(layer, PythonLayer)
-
-
+# the executor
 def _f32(ts):
     return [t.float() if t.is_floating_point() and t.dtype != torch.float32 else t for t in ts]
 
 
-class _Runner:
-    """Replaces ``Net._run_forward`` for one net: the same schedule, slots, in-place bookkeeping and
-    loss as the default, with each layer run in the mode's autocast context and its tops cast back
-    to float32; optionally the non-source part of the schedule compiled as one function."""
+class FastExecutor(Executor):
+    """Runs a net's layers in a fast mode: each layer in the mode's autocast context with its tops
+    cast back to float32; with ``compile``, the part of the schedule after the leading source
+    steps (inputs, data layers) as one ``torch.compile``-d :meth:`Net.run_segment`."""
 
     def __init__(self, net, m: FastMode):
-        self.net = net
         self.mode = m
+        self.device_type = net.device.type
         # loss layers and Python (host numpy) layers run outside autocast on float32 inputs
-        self._fp32_layers = set()
-        loss_slots = {s for s, _ in net._loss_terms}
-        for k, step in enumerate(net._steps):
-            if step.layer.is_loss or any(s in loss_slots for s in step.tops) or _is_host_layer(step.layer):
-                self._fp32_layers.add(k)
-        self._ext_cache = {}
+        loss_slots = {s for s, _ in net.loss_terms}
+        self._fp32_steps = {step.index for step in net.schedule
+                            if step.layer.is_loss or any(s in loss_slots for s in step.tops)
+                            or isinstance(step.layer, PythonLayer)}
         # source steps (inputs, data layers): run eagerly before the compiled part
         self._n_source = 0
-        for step in net._steps:
+        for step in net.schedule:
             if step.layer.feeds_from_blob or not step.bottoms:
                 self._n_source += 1
             else:
                 break
-        self._compiled = None
-        self._compile_failed = not m.compile
+        self.compiled = None
         if m.compile:
             reason = _compile_unavailable(m, net.device)
             if reason:
                 log.warning(f"--compile: {reason}; running the net eagerly.", "fastmodes.py:0")
-                self._compile_failed = True
             else:
-                self._compiled = torch.compile(self._schedule, backend=m.compile_backend, dynamic=False)
+                self.compiled = torch.compile(
+                    lambda k0, k1, inputs: net.run_segment(k0, k1, inputs, self.run_layer),
+                    backend=m.compile_backend, dynamic=False)
 
-    def _layer_forward(self, k, step, ins):
-        m = self.mode
-        if m.precision == "bf16":
-            device_type = self.net.device.type
-            if k in self._fp32_layers:
-                with torch.autocast(device_type=device_type, enabled=False):
-                    return _f32(step.layer.forward(_f32(ins)))
-            with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
-                outs = step.layer.forward(ins)
+    def run_layer(self, step, bottoms):
+        if self.mode.precision == "bf16":
+            if step.index in self._fp32_steps:
+                with torch.autocast(device_type=self.device_type, enabled=False):
+                    return _f32(step.layer.forward(_f32(bottoms)))
+            with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16):
+                outs = step.layer.forward(bottoms)
             return _f32(outs)
-        return step.layer.forward(ins)
+        return step.layer.forward(bottoms)
 
-    def _schedule(self, k0: int, k1: int, ext):
-        """Pure part: run steps k0..k1 from ``ext`` ({slot: tensor} produced before k0); returns
-        each step's tops (a list per step)."""
-        slots = dict(ext)
-        produced = []
-        for k in range(k0, k1 + 1):
-            step = self.net._steps[k]
-            outs = self._layer_forward(k, step, [slots[s] for s in step.bottoms])
-            for s, t in zip(step.tops, outs):
-                slots[s] = t
-            produced.append(list(outs))
-        return produced
+    def fused_from(self, start, end):
+        return end + 1 if self.compiled is None else self._n_source
 
-    def __call__(self, start=0, end=None, grad=True):
-        net = self.net
-        steps = net._steps
-        end = len(steps) - 1 if end is None else end
-        slots = net._slots
-        track = grad and torch.is_grad_enabled()
-        retain = net._retain and track
-        if start == 0:
-            for i in range(len(slots)):
-                slots[i] = None
-
-        def store(k, step, outs):
-            net._store_tops(k, step, outs, retain)
-
-        with torch.set_grad_enabled(track):
-            k = start
-            # eager part: source layers (and everything when not compiling)
-            split = end + 1 if self._compiled is None else max(start, min(self._n_source, end + 1))
-            while k < split:
-                step = steps[k]
-                if step.layer.feeds_from_blob:
-                    for s in step.tops:
-                        net._slot_from_blob(s, track)
-                    k += 1
-                    continue
-                ins = [slots[s] if slots[s] is not None else net._slot_from_blob(s, track) for s in step.bottoms]
-                store(k, step, self._layer_forward(k, step, ins))
-                k += 1
-            if k <= end:
-                ext = {}
-                for s in self._external_slots(k, end):
-                    t = slots[s]
-                    ext[s] = t if t is not None else net._slot_from_blob(s, track)
-                produced = self._run_compiled(k, end, ext)
-                for j, outs in zip(range(k, end + 1), produced):
-                    store(j, steps[j], outs)
-        net._graph_alive = track
-        loss = None
-        for s, w in net._loss_terms:
-            t = slots[s]
-            if t is None:
-                continue
-            t = t.float() if t.dtype != torch.float32 else t
-            term = t.sum() * w if w != 1.0 else t.sum()
-            loss = term if loss is None else loss + term
-        return loss
-
-    def _external_slots(self, k0, k1):
-        """Slots that steps k0..k1 read but do not produce themselves (in first-use order)."""
-        key = (k0, k1)
-        if key not in self._ext_cache:
-            made, ext = set(), []
-            for j in range(k0, k1 + 1):
-                step = self.net._steps[j]
-                for s in step.bottoms:
-                    if s not in made and s not in ext:
-                        ext.append(s)
-                made.update(step.tops)
-            self._ext_cache[key] = ext
-        return self._ext_cache[key]
-
-    def _run_compiled(self, k0, k1, ext):
-        if self._compiled is not None:
+    def run_fused(self, net, k0, k1, inputs):
+        if self.compiled is not None:
             try:
-                return self._compiled(k0, k1, ext)
+                return self.compiled(k0, k1, inputs)
             except Exception as e:  # noqa: BLE001 - any compiler failure falls back to eager
                 if not _is_compile_error(e):
                     raise
                 log.warning(f"--compile: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:300]}); "
                             "running the net eagerly from now on.", "fastmodes.py:0")
-                self._compiled = None
-                self._compile_failed = True
-        return self._schedule(k0, k1, ext)
+                self.compiled = None
+        return net.run_segment(k0, k1, inputs, self.run_layer)
 
 
 def _is_compile_error(e) -> bool:
@@ -326,34 +247,32 @@ def _compile_unavailable(m: FastMode, device) -> str | None:
 # installing a mode on nets and solvers
 def apply(net, m: FastMode | None = None) -> FastMode:
     """Run ``net`` in mode ``m`` (default: the process-wide mode); the default mode restores the
-    net's own forward.  Returns the mode applied."""
+    net's own executor.  Returns the mode applied."""
     m = current() if m is None else m
     _prepare_device(m, net.device)
     if m.is_default:
         remove(net)
         return m
-    if getattr(net, "_fastmode", None) == m and "_run_forward" in net.__dict__:
+    if isinstance(net.executor, FastExecutor) and net.executor.mode == m:
         return m
-    net._run_forward = _Runner(net, m)
-    net._fastmode = m
+    net.set_executor(FastExecutor(net, m))
     return m
 
 
 def remove(net) -> None:
-    net.__dict__.pop("_run_forward", None)
-    net.__dict__.pop("_fastmode", None)
+    net.set_executor(None)
 
 
 def activate_solver(solver) -> FastMode:
     """Solver hook (start of ``step``): put the train and test nets in the solver's mode and log it
     once per change."""
     m = resolve(solver)
-    if getattr(solver, "_fastmode_active", None) == m:
+    if solver.active_fast_mode == m:
         return m
-    for net in [solver.net] + list(getattr(solver, "test_nets", [])):
+    for net in [solver.net] + list(solver.test_nets):
         apply(net, m)
     log.info(f"Compute mode: {describe(m, solver.net.device)}", "fastmodes.py:0")
-    solver._fastmode_active = m
+    solver.active_fast_mode = m
     return m
 
 

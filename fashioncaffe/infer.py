@@ -106,10 +106,14 @@ class Predictor:
                        f"{str(e).splitlines()[0] if str(e) else ''}).") from None
         self.provider = self.session.get_providers()[0]
         self.path = path
-        meta = read_metadata(self.session)
+        meta = read_metadata(self.session, f"--onnx {path}")
         if meta is None:
             raise fail(f"--onnx {path}: the model has no 'fashioncaffe' metadata (it was not written by "
                        "`fashioncaffe export`), so its preprocessing and labels are unknown.")
+        missing = [k for k in ("preprocess", "outputs") if k not in meta]
+        if missing:
+            raise fail(f"--onnx {path}: its 'fashioncaffe' metadata lacks {', '.join(repr(k) for k in missing)}; "
+                       "expected what `fashioncaffe export` writes. Export it again.")
         self.meta = meta
         self.pre = meta["preprocess"]
         self.outputs = meta["outputs"]
@@ -135,6 +139,9 @@ class Predictor:
         """BGR (or gray) HWC uint8 image; raises FashionCaffeError for a missing/unreadable file."""
         import cv2
 
+        from .formats.lmdb_datum import imread_flags
+        from .formats.opencv_errors import opencv_decoding
+
         if not os.path.exists(path):
             raise fail(f"{path}: no such file.")
         if os.path.isdir(path):
@@ -144,8 +151,8 @@ class Predictor:
                 buf = np.frombuffer(f.read(), np.uint8)
         except OSError as e:
             raise fail(f"{path}: cannot be read ({e.strerror}).") from None
-        flag = cv2.IMREAD_GRAYSCALE if self.C == 1 else cv2.IMREAD_COLOR
-        img = cv2.imdecode(buf, flag) if buf.size else None
+        with opencv_decoding(path, buf):
+            img = cv2.imdecode(buf, imread_flags(self.C != 1)) if buf.size else None  # as training decoded
         if img is None:
             raise fail(f"{path}: cannot be decoded as an image ({buf.size} bytes; expected JPEG/PNG/BMP/...).")
         if img.ndim == 2:
@@ -189,9 +196,11 @@ class Predictor:
 
     def predict(self, items, top_k=5, batch_size=16, recursive=False):
         """Readable predictions for image files / folders; one dict per image, in order."""
+        if int(batch_size) < 1:
+            raise fail(f"Predictor.predict: batch_size {batch_size} must be at least 1.")
         entries = list_images(items if isinstance(items, (list, tuple)) else [items], recursive)
         results = []
-        for i in range(0, len(entries), max(1, int(batch_size))):
+        for i in range(0, len(entries), int(batch_size)):
             chunk = entries[i:i + batch_size]
             arrs, sizes, slots = [], [], []
             chunk_results = []
@@ -351,6 +360,9 @@ def add_args(p):
 def run(args):
     if args.top_k < 1:
         raise fail(f"--top-k {args.top_k}: must be at least 1.")
+    if args.batch_size < 1:
+        raise fail(f"--batch-size {args.batch_size}: must be at least 1 (images are predicted in batches of this "
+                   "many).")
     pred = Predictor(args.onnx, args.provider, args.threads or None)
     sys.stderr.write(f"fashioncaffe infer: using onnxruntime {pred.provider} "
                      f"(model {os.path.basename(args.onnx)}, net '{pred.meta.get('net')}')\n")

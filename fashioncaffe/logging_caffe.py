@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 
-__all__ = ["info", "warning", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
+__all__ = ["info", "warning", "warning_once", "error", "log", "fmt", "add_log_file", "remove_log_file", "set_min_level",
            "set_enabled", "format_line"]
 
 _LEVELS = {"I": 0, "W": 1, "E": 2, "F": 3}
@@ -74,6 +74,19 @@ def warning(message: str, where: str = "solver.cpp:0") -> None:
     log("W", message, where)
 
 
+_warned: set = set()
+
+
+def warning_once(message: str, where: str = "solver.cpp:0") -> bool:
+    """``warning`` the first time this exact message is given in this process (Caffe's
+    LOG_FIRST_N(WARNING, 1)); returns True when it was written."""
+    if message in _warned:
+        return False
+    _warned.add(message)
+    warning(message, where)
+    return True
+
+
 def error(message: str, where: str = "solver.cpp:0") -> None:
     log("E", message, where)
 
@@ -89,6 +102,12 @@ def remove_log_file(f) -> None:
     if f in _state["files"]:
         _state["files"].remove(f)
     f.close()
+
+
+def forget_log_files() -> None:
+    """Stop writing to the log files without closing them: a forked worker shares its parent's
+    file handles, which the parent still writes to and closes."""
+    _state["files"] = []
 
 
 def set_min_level(level: int) -> None:

@@ -1,15 +1,26 @@
-"""Net: builds a Caffe network from a NetParameter and runs it with pycaffe's API.
+"""Net: builds a Caffe network from a NetParameter and runs it (Caffe's net.cpp).
 
 Construction follows Caffe's Net::Init: upgrade V0/V1 definitions, filter layers by the NetState
 (phase, level, stages), create each layer by its type name, wire bottoms to the newest blob of that
 name (so in-place layers, top == bottom, chain naturally), set up parameters (shared by
 ``param { name }``), and record loss weights (1 on top[0] of ``*Loss`` layers unless given).
 
-Forward runs each layer's torch forward in order; backward is autograd over
-``Σ loss_weight · top`` plus the diffs a user put on output blobs.  A blob with several consumers
-gets the sum of their gradients (what Caffe's Split layers do).  pycaffe's view is preserved: after
-forward, ``net.blobs['conv1'].data`` is the value at the end of an in-place chain (after the in-place
-ReLU), and after backward its ``diff`` is the gradient at the chain's start.
+Forward runs each layer's torch forward in order.  The solver's pass differentiates
+``Σ loss_weight · top`` with one autograd call (:meth:`Net.forward_backward`); pycaffe's
+``backward()`` is Caffe's layer-by-layer BackwardFromTo on the blobs' diffs
+(:mod:`fashioncaffe.backward`).  A blob with several consumers gets the sum of their gradients
+(what Caffe's Split layers do).  pycaffe's view is preserved: after forward,
+``net.blobs['conv1'].data`` is the value at the end of an in-place chain (after the in-place ReLU),
+and after backward its ``diff`` is the gradient at the chain's start.  Two layers may share a name,
+as in BVLC Caffe (with a warning): name-keyed views show the later one, lookups by name
+(``forward(start=...)``, weight files) find the first.
+
+**The schedule** (the public seam other modules use; see docs/ENGINE_INTERNALS.md): every layer
+top is a *slot* (``net.slot_names[s]`` is its blob's name); ``net.schedule`` lists one
+:class:`~fashioncaffe.schedule.Step` per layer with its bottom and top slots.  ``forward_from_to``
+runs a range of steps (Caffe's ForwardFromTo) through the net's
+:class:`~fashioncaffe.schedule.Executor`, which a fast mode may replace.  The pycaffe methods (``forward()``, ``backward()``, ``forward_all()``, ...) live in
+:mod:`fashioncaffe.net_pycaffe`, as BVLC's live in ``pycaffe.py``.
 """
 from __future__ import annotations
 
@@ -17,46 +28,33 @@ import os
 import sys
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
+from . import logging_caffe as log
 from . import mode
+from .backward import analyse_backward, backward_from_to, cut_input
 from .blob import Blob
 from .errors import fail
 from .layers.base import TRAIN, layer_class
+from .net_checks import check_has_layers, check_inplace_shapes, check_param_specs, check_tops, warn_if_filtered_empty
+from .net_pycaffe import PycaffeNetMethods
+from .netstate import filter_net
+from .proto import caffe_pb2
+from .prototxt import read_net_param
 from .pylayer import PythonLayer
+from .schedule import EAGER, Executor, Hooks, Step, layer_reshape
+from .upgrade import upgrade_net
 
 
-class _Step:
-    """One layer in the forward schedule: the layer and its bottom / top slot indices."""
-
-    __slots__ = ("layer", "bottoms", "tops", "inplace_tops")
-
-    def __init__(self, layer, bottoms, tops, inplace_tops):
-        self.layer = layer
-        self.bottoms = bottoms
-        self.tops = tops
-        self.inplace_tops = inplace_tops
-
-
-def _read_net_param(net_file):
-    from .prototxt import read_net_param
-
-    return read_net_param(net_file)
-
-
-class Net:
+class Net(PycaffeNetMethods):
     """A Caffe network (pycaffe's ``caffe.Net``).
 
     ``Net(prototxt, phase)``, ``Net(prototxt, weights, phase)``, ``Net(prototxt, phase, weights=...)``;
-    ``prototxt`` may also be a NetParameter.  Keyword ``level`` and ``stages`` complete the NetState.
+    ``prototxt`` may also be a NetParameter (``source``: the file it came from, for messages).  Keyword
+    ``level`` and ``stages`` complete the NetState.
     """
 
-    def __init__(self, network_file, *args, weights=None, phase=None, level=0, stages=(), device=None):
-        from .netstate import filter_net
-        from .proto import caffe_pb2
-        from .upgrade import upgrade_net
-
+    def __init__(self, network_file, *args, weights=None, phase=None, level=0, stages=(), device=None, source=None):
         pos = list(args)
         if pos and isinstance(pos[0], str):
             weights = pos.pop(0)
@@ -68,10 +66,12 @@ class Net:
             raise TypeError("Net(prototxt, [weights,] phase): the phase (caffe.TRAIN or caffe.TEST) is required")
         self.phase = int(phase)
         self.device = torch.device(device) if device is not None else mode.device()
-        self.source = network_file if isinstance(network_file, str) else "<NetParameter>"
+        self.source = network_file if isinstance(network_file, str) else (source or "<NetParameter>")
 
-        param = _read_net_param(network_file)
+        param = read_net_param(network_file)
         param = upgrade_net(param)
+        phase_name = "TRAIN" if self.phase == TRAIN else "TEST"
+        check_has_layers(param, self.source)
         state = caffe_pb2.NetState()
         state.CopyFrom(param.state)
         state.phase = self.phase
@@ -81,6 +81,7 @@ class Net:
             del state.stage[:]
             state.stage.extend(stages)
         param = filter_net(param, state)
+        warn_if_filtered_empty(param, self.source, phase_name)
         self.param = param
         self.name = param.name
         self._python_paths_added = self._add_python_path()
@@ -104,18 +105,20 @@ class Net:
 
     def _build(self, param):
         self.blobs: "OrderedDict[str, Blob]" = OrderedDict()
-        self._layer_names: list[str] = []
-        self._layers: list = []           # engine layer objects
-        self.layers: list = []            # pycaffe view: Python layers appear as the user's object
+        self.layer_names: list[str] = []  # Caffe's layer_names()
+        self.engine_layers: list = []      # Caffe's layers(): the engine layer objects
+        self.layers: list = []             # pycaffe view: Python layers appear as the user's object
         self.layer_dict: "OrderedDict[str, object]" = OrderedDict()
-        self.params: "OrderedDict[str, list[Blob]]" = OrderedDict()
         self.top_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.bottom_names: "OrderedDict[str, list[str]]" = OrderedDict()
         self.blob_loss_weights: "OrderedDict[str, float]" = OrderedDict()
-        self.param_specs = []             # (blob, lr_mult, decay_mult, owner) for learnable params, owners only
+        self.param_specs = []              # (blob, lr_mult, decay_mult, owner) for learnable params, owners only
         self._param_owner: dict[str, tuple] = {}
         self.force_backward = bool(param.force_backward)
-        self._loss_terms: list[tuple[int, float]] = []
+        self.loss_terms: list[tuple[int, float]] = []   # (slot, loss weight) of every weighted top
+        self.schedule: list[Step] = []
+        self.input_slots: list[int] = []  # the Input layers' tops, in order
+        self._input_names: list[str] = []
 
         # Slots: every tensor the forward produces; a blob name maps to the newest slot
         # (end of its in-place chain) and to the first one (start of the chain).
@@ -124,16 +127,15 @@ class Net:
         newest: dict[str, int] = {}
         first: dict[str, int] = {}
         consumed: set[str] = set()
-        self._input_slots: list[int] = []
-        self._input_names: list[str] = []
-        self._steps: list[_Step] = []
-        used_names = set()
+        used_names: dict[str, int] = {}
 
         for li, lp in enumerate(param.layer):
             if lp.name in used_names:
-                raise fail(f"Net '{param.name}' ({self.source}) has two layers named '{lp.name}'; layer names "
-                           "must be unique (weights are matched by layer name).")
-            used_names.add(lp.name)
+                log.warning(f"Net '{param.name}' ({self.source}): layers {used_names[lp.name]} and {li} are both "
+                            f"named '{lp.name}'. BVLC Caffe accepts this; pycaffe's name-keyed views (net.params, "
+                            "net.layer_dict, top_names) show the later layer, while forward(start=/end=) and weight "
+                            "files find the first. Give each layer its own name to avoid surprises.", "net.cpp:0")
+            used_names.setdefault(lp.name, li)
             cls = layer_class(lp.type, lp.name)
             layer = cls(lp, self.phase, self.device)
             layer.check_counts(len(lp.bottom), len(lp.top))
@@ -147,22 +149,17 @@ class Net:
                 bottoms.append(newest[b])
                 consumed.add(b)
             bottom_shapes = [slot_shapes[i] for i in bottoms]
+            check_tops(lp, newest, self.source)
 
             if isinstance(layer, PythonLayer):
                 layer.setup_blobs(bottom_shapes, len(lp.top))
             else:
                 layer.setup(bottom_shapes)
-            try:
-                top_shapes = layer.reshape(bottom_shapes)
-            except Exception as e:
-                if isinstance(e, type(fail(""))):
-                    raise
-                shapes = ", ".join(f"{n} {s}" for n, s in zip(lp.bottom, bottom_shapes))
-                raise fail(f"Layer '{lp.name}' (type {lp.type}) cannot run on its bottoms ({shapes}): "
-                           f"{type(e).__name__}: {e}") from e
+            top_shapes = layer_reshape(lp, layer, lp.bottom, bottom_shapes)
             if len(top_shapes) != len(lp.top):
                 raise fail(f"Layer '{lp.name}' (type {lp.type}) produces {len(top_shapes)} top blob(s) but the "
                            f"prototxt names {len(lp.top)}.")
+            check_inplace_shapes(lp, self.source, bottom_shapes, top_shapes)
 
             tops, inplace = [], []
             for t, shape in zip(lp.top, top_shapes):
@@ -181,42 +178,44 @@ class Net:
                 else:
                     self.blobs[t].reshape(shape)
                 consumed.discard(t)  # an in-place top makes its blob available again, as in Caffe
-            if lp.type == "Input":
+            if layer.feeds_from_blob:
                 for t, s in zip(lp.top, tops):
-                    self._input_slots.append(s)
+                    self.input_slots.append(s)
                     self._input_names.append(t)
 
-            self._layer_names.append(lp.name)
-            self._layers.append(layer)
+            self.layer_names.append(lp.name)
+            self.engine_layers.append(layer)
             view = layer.obj if isinstance(layer, PythonLayer) else layer
             self.layers.append(view)
             self.layer_dict[lp.name] = view
             self.top_names[lp.name] = list(lp.top)
             self.bottom_names[lp.name] = list(lp.bottom)
-            self._steps.append(_Step(layer, bottoms, tops, inplace))
+            self.schedule.append(Step(li, lp, layer, bottoms, tops, inplace))
 
-            self._setup_params(layer, lp)
+            self.schedule[-1].param_lr = self._setup_params(layer, lp)
             self._setup_loss_weights(layer, lp)
 
-        self._slot_names = slot_names
+        self.slot_names = slot_names      # the blob name of every slot
         self._blob_first_slot = first
         self._blob_last_slot = newest
         # Caffe keeps its available blobs in a std::set: outputs come in name order
-        self._outputs = sorted(n for n in self.blobs if n not in consumed)
+        self._output_names = sorted(n for n in self.blobs if n not in consumed)
         self._slots: list = [None] * len(slot_names)
         self._plan_inplace(slot_names)
-        self._retain = True     # keep every blob's gradient (pycaffe); solvers turn it off for speed
-        self._graph_alive = False
+        self._executor = EAGER
+        self._segment_inputs = {}
+        self._retain = True     # pycaffe mode: keep every slot; solvers turn it off for speed
+        #: per step, the (bottoms, tops) tensors of its last layerwise forward (fashioncaffe.backward)
+        self.records: list = [None] * len(self.schedule)
+        self.hooks = Hooks()
+        analyse_backward(self)
 
     def _plan_inplace(self, slot_names):
         """Which in-place steps may overwrite their bottom's memory when blob diffs are not kept:
         those whose bottom slot has no other consumer (as Caffe's in-place layers do)."""
-        uses = [0] * len(slot_names)
-        for step in self._steps:
-            for s in step.bottoms:
-                uses[s] += 1
+        uses = self.slot_uses()
         self._superseded = []
-        for step in self._steps:
+        for step in self.schedule:
             old = [b for b, t, ip in zip(step.bottoms, step.tops, step.inplace_tops) if ip]
             self._superseded.append(old)
             step.layer.inplace_allowed = bool(step.inplace_tops) and all(step.inplace_tops) and \
@@ -225,19 +224,23 @@ class Net:
     def set_fast_training(self, fast: bool) -> None:
         """Solver mode: do not keep per-blob gradients, and let in-place layers reuse memory."""
         self._retain = not fast
-        for step in self._steps:
-            step.layer.inplace = fast and getattr(step.layer, "inplace_allowed", False)
+        for step in self.schedule:
+            step.layer.inplace = fast and step.layer.inplace_allowed
 
-    def _setup_params(self, layer, lp):
+    def _setup_params(self, layer, lp) -> list:
+        """Register the layer's parameters (sharing by ``param { name }``); returns their lr_mults."""
+        check_param_specs(lp, len(layer.blobs), self.source)
+        lrs = []
         if not layer.blobs:
-            return
+            return lrs
         specs = list(lp.param)
         blobs = list(layer.blobs)
         for i, blob in enumerate(blobs):
             spec = specs[i] if i < len(specs) else None
             lr = spec.lr_mult if spec is not None and spec.HasField("lr_mult") else 1.0
             decay = spec.decay_mult if spec is not None and spec.HasField("decay_mult") else 1.0
-            lr, decay = getattr(layer, "param_mults", lambda i, lr, d: (lr, d))(i, lr, decay)
+            lr, decay = layer.param_mults(i, lr, decay)
+            lrs.append(float(lr))
             pname = spec.name if spec is not None else ""
             if pname and pname in self._param_owner:
                 owner_layer, owner_idx, owner_blob = self._param_owner[pname]
@@ -247,18 +250,16 @@ class Net:
                         raise fail(f"Layer '{lp.name}' shares parameter '{pname}' (its blob {i}) with layer "
                                    f"'{owner_layer}', but the shapes differ: {blob.shape} here vs "
                                    f"{owner_blob.shape} in '{owner_layer}'.")
-                layer.blobs[i] = owner_blob
-                if isinstance(layer, PythonLayer):
-                    layer.obj.blobs[i] = owner_blob
+                _use_param_blob(layer, i, owner_blob)
                 continue
             if pname:
                 self._param_owner[pname] = (lp.name, i, blob)
             blob.name = f"{lp.name}[{i}]"
             self.param_specs.append((blob, float(lr), float(decay), lp.name))
-        self.params[lp.name] = layer.blobs
+        return lrs
 
     def _setup_loss_weights(self, layer, lp):
-        step = self._steps[-1]
+        step = self.schedule[-1]
         weights = list(lp.loss_weight)
         if not weights and layer.is_loss:
             weights = [1.0] + [0.0] * (len(lp.top) - 1)
@@ -267,263 +268,235 @@ class Net:
                        "give one per top (or none).")
         for name, slot, w in zip(lp.top, step.tops, weights):
             if w != 0:
-                self._loss_terms.append((slot, float(w)))
+                self.loss_terms.append((slot, float(w)))
                 self.blob_loss_weights[name] = float(w)
+                # Caffe's SetLossWeights: a loss top's diff holds its weight, which its backward reads
+                blob = self.blobs[name]
+                blob.set_grad(torch.full(blob.shape, float(w), dtype=torch.float32, device=self.device))
             else:
                 self.blob_loss_weights.setdefault(name, 0.0)
         for name in lp.top:
             self.blob_loss_weights.setdefault(name, 0.0)
 
     # ------------------------------------------------------------------------------------------
-    # pycaffe properties
+    # the schedule (public: what the solver, the tools, the fast modes and the exporter use)
     @property
     def inputs(self):
+        """The Input layers' top blob names (Caffe's input_blobs)."""
         return list(self._input_names)
 
     @property
     def outputs(self):
-        return list(self._outputs)
-
-    @property
-    def _blob_loss_weights(self):
-        return [self.blob_loss_weights.get(n, 0.0) for n in self.blobs]
+        """Blobs no layer consumes, in name order (Caffe's output_blobs)."""
+        return list(self._output_names)
 
     @property
     def learnable_params(self):
         return [spec[0] for spec in self.param_specs]
 
-    # ------------------------------------------------------------------------------------------
-    # forward / backward
-    def _layer_index(self, name, default):
-        if name is None:
-            return default
+    @property
+    def params(self) -> "OrderedDict[str, list[Blob]]":
+        """pycaffe's ``net.params``: {layer name: its blobs} for the layers that have any (each list is
+        the layer's own, so blobs a layer adds later show up)."""
+        return OrderedDict((name, layer.blobs) for name, layer in zip(self.layer_names, self.engine_layers)
+                           if len(layer.blobs) > 0)
+
+    def layer_index(self, name: str) -> int:
+        """The schedule position of the layer called ``name``."""
         try:
-            return self._layer_names.index(name)
+            return self.layer_names.index(name)
         except ValueError:
             raise fail(f"Net '{self.name}' has no layer named '{name}'.") from None
 
-    def _run_forward(self, start=0, end=None, grad=True):
-        """Run layers start..end (inclusive); returns the weighted loss as a float tensor."""
-        steps = self._steps
+    def blob_slot(self, name: str, first: bool = False) -> int:
+        """The slot holding blob ``name``: the end of its in-place chain (the value ``blobs[name].data``
+        shows after forward), or with ``first`` its start (where ``blobs[name].diff`` comes from)."""
+        table = self._blob_first_slot if first else self._blob_last_slot
+        if name not in table:
+            raise fail(f"Net '{self.name}' has no blob named '{name}'.")
+        return table[name]
+
+    def slot_blob(self, slot: int) -> Blob:
+        """The Blob a slot belongs to."""
+        return self.blobs[self.slot_names[slot]]
+
+    def slot_uses(self) -> list[int]:
+        """How many steps read each slot."""
+        uses = [0] * len(self.slot_names)
+        for step in self.schedule:
+            for s in step.bottoms:
+                uses[s] += 1
+        return uses
+
+    def segment_inputs(self, k0: int, k1: int) -> list[int]:
+        """The slots steps k0..k1 read but do not produce themselves (in first-use order)."""
+        key = (k0, k1)
+        if key not in self._segment_inputs:
+            made, ext = set(), []
+            for step in self.schedule[k0:k1 + 1]:
+                for s in step.bottoms:
+                    if s not in made and s not in ext:
+                        ext.append(s)
+                made.update(step.tops)
+            self._segment_inputs[key] = ext
+        return self._segment_inputs[key]
+
+    @property
+    def executor(self) -> Executor:
+        return self._executor
+
+    def set_executor(self, executor: Executor | None) -> None:
+        """Run the layers through ``executor`` (None: the default, eager)."""
+        self._executor = EAGER if executor is None else executor
+
+    def propagate_shapes(self, batch: int | None = None) -> dict:
+        """{slot: top shape} for the input blobs' current shapes (their first axis replaced by
+        ``batch`` when given), running every layer's reshape in order; the layers are left set
+        up for these shapes."""
+        shapes = {}
+        for step in self.schedule:
+            if step.layer.feeds_from_blob:
+                for s in step.tops:
+                    shp = list(self.slot_blob(s).shape)
+                    if shp and batch is not None:
+                        shp[0] = batch
+                    shapes[s] = tuple(shp)
+                continue
+            bshapes = [shapes[s] for s in step.bottoms]
+            tshapes = layer_reshape(step.param, step.layer, step.param.bottom, bshapes)
+            for s, t in zip(step.tops, tshapes):
+                shapes[s] = tuple(int(d) for d in t)
+        return shapes
+
+    # ------------------------------------------------------------------------------------------
+    # forward / backward (Caffe's ForwardFromTo, ForwardBackward)
+    def forward_from_to(self, start: int = 0, end: int | None = None, grad: bool = True, layerwise: bool = False):
+        """Run steps ``start``..``end`` (inclusive; default all) and return the weighted loss as a
+        float32 tensor (None when no loss top was computed).  Steps read their bottoms from the
+        slots this pass produced, and a bottom produced before ``start`` (or an input) from its
+        blob.  With ``grad`` (and autograd enabled) the pass is recorded for backward: as one graph
+        (what :meth:`forward_backward` differentiates), or with ``layerwise`` as one small graph per
+        layer that needs backward, each from its own cut bottoms (what :meth:`backward_from_to`
+        differentiates; pycaffe's ``forward()``).  The net's ``hooks`` run around every layer."""
+        steps = self.schedule
         end = len(steps) - 1 if end is None else end
         slots = self._slots
         track = grad and torch.is_grad_enabled()
         retain = self._retain and track
-        if start == 0:
-            for i in range(len(slots)):
-                slots[i] = None
+        executor = self._executor
+        hooks = self.hooks
+        per_layer = layerwise or hooks.any_forward
+        for i in range(len(slots)):
+            slots[i] = None
         with torch.set_grad_enabled(track):
-            for k in range(start, end + 1):
+            fused = end + 1 if per_layer else max(start, min(executor.fused_from(start, end), end + 1))
+            for k in range(start, fused):
                 step = steps[k]
+                hooks.run(hooks.before_forward, k)
                 if step.layer.feeds_from_blob:
                     for s in step.tops:
                         self._slot_from_blob(s, track)
-                    continue
-                ins = []
-                for s in step.bottoms:
-                    t = slots[s]
-                    if t is None:  # produced before `start`, or fed by the user through the blob
-                        t = self._slot_from_blob(s, track)
-                    ins.append(t)
-                self._store_tops(k, step, step.layer.forward(ins), retain)
-        self._graph_alive = track
+                elif layerwise and track:
+                    self.records[k] = None
+                    with torch.set_grad_enabled(step.need_backward):
+                        ins = [cut_input(slots[s] if slots[s] is not None else self._slot_from_blob(s, False),
+                                         step.need_backward and need)
+                               for s, need in zip(step.bottoms, step.bottom_need_backward)]
+                        outs = list(executor.run_layer(step, ins))
+                    if step.need_backward:
+                        self.records[k] = (ins, outs)
+                    self._store_tops(step, outs, retain)
+                else:
+                    ins = [slots[s] if slots[s] is not None else self._slot_from_blob(s, track) for s in step.bottoms]
+                    self._store_tops(step, executor.run_layer(step, ins), retain)
+                hooks.run(hooks.after_forward, k)
+            if fused <= end:
+                inputs = {s: slots[s] if slots[s] is not None else self._slot_from_blob(s, track)
+                          for s in self.segment_inputs(fused, end)}
+                for step, outs in zip(steps[fused:end + 1], executor.run_fused(self, fused, end, inputs)):
+                    self._store_tops(step, outs, retain)
         loss = None
-        for s, w in self._loss_terms:
+        for s, w in self.loss_terms:
             t = slots[s]
             if t is None:
                 continue
+            t = t.float() if t.dtype != torch.float32 else t
             term = t.sum() * w if w != 1.0 else t.sum()
             loss = term if loss is None else loss + term
         return loss
 
-    def _store_tops(self, k, step, outs, retain):
-        """Record step k's tops in their slots and blobs; without retained diffs, release the slots
+    def run_segment(self, k0: int, k1: int, inputs: dict, run_layer) -> list:
+        """Steps k0..k1 as a pure function: from ``inputs`` ({slot: tensor} for
+        :meth:`segment_inputs`) compute each step's tops with ``run_layer(step, bottoms)``; returns
+        them (a list per step).  Touches no blob and no slot, so an executor may compile it."""
+        slots = dict(inputs)
+        produced = []
+        for step in self.schedule[k0:k1 + 1]:
+            outs = run_layer(step, [slots[s] for s in step.bottoms])
+            for s, t in zip(step.tops, outs):
+                slots[s] = t
+            produced.append(list(outs))
+        return produced
+
+    def _store_tops(self, step, outs, retain):
+        """Record a step's tops in their slots and blobs; without retained slots, release the slots
         its in-place tops superseded."""
-        slots, blobs, names = self._slots, self.blobs, self._slot_names
+        slots, blobs, names = self._slots, self.blobs, self.slot_names
         for s, t in zip(step.tops, outs):
-            if retain and t.requires_grad and not t.is_leaf:
-                t.retain_grad()
             slots[s] = t
             blobs[names[s]].set_tensor(t)
         if not retain:
-            for s in self._superseded[k]:
+            for s in self._superseded[step.index]:
                 slots[s] = None
 
     def _slot_from_blob(self, s, track):
-        blob = self.blobs[self._slot_names[s]]
-        t = blob.tensor
+        t = self.slot_blob(s).tensor
+        if self._blob_last_slot[self.slot_names[s]] != s:
+            # the rest of this in-place chain will be written into the blob: read a copy
+            t = t.detach().clone()
         if track and self.force_backward and t.is_floating_point():
             t = t.detach().requires_grad_(True)
         self._slots[s] = t
         return t
 
-    def forward(self, blobs=None, start=None, end=None, **kwargs):
-        """pycaffe forward: set inputs from kwargs, run, return {output: data}."""
-        for name, value in kwargs.items():
-            if name not in self.blobs:
-                raise fail(f"Net.forward got input '{name}', but the net has no blob of that name.")
-            value = np.asarray(value)
-            blob = self.blobs[name]
-            if value.shape[0] != blob.shape[0]:
-                raise fail(f"Input '{name}' has batch size {value.shape[0]}, the blob has {blob.shape[0]}; "
-                           "reshape the blob first (net.blobs[name].reshape(...)).")
-            blob.data[...] = value
-        i0 = self._layer_index(start, 0)
-        i1 = self._layer_index(end, len(self._steps) - 1)
-        if i0 > 0:
-            for i in range(len(self._slots)):
-                self._slots[i] = None
-        self._last_loss = self._run_forward(i0, i1)
-        outs = set(self._outputs if end is None else self.top_names[self._layer_names[i1]])
-        outs.update(blobs or [])
-        return {o: self.blobs[o].data for o in outs}
-
-    def _forward_loss(self):
-        """Engine forward from the first layer; returns the net's loss (a float)."""
-        loss = self._run_forward(0)
-        self._last_loss = loss
-        return 0.0 if loss is None else float(loss.detach())
-
-    def backward(self, diffs=None, start=None, end=None, **kwargs):
-        """pycaffe backward: output diffs from kwargs; param diffs accumulate, blob diffs are replaced."""
-        for name, value in kwargs.items():
-            if name not in self.blobs:
-                raise fail(f"Net.backward got diff for '{name}', but the net has no blob of that name.")
-            self.blobs[name].diff[...] = value
-        self._backward(user_diffs=True)
-        outs = set(self._input_names) | set(diffs or [])
-        return {o: self.blobs[o].diff for o in outs}
-
-    def _backward(self, user_diffs=True):
-        if not self._graph_alive:
-            raise fail("Net.backward() needs a forward pass first (the last forward ran without gradients "
-                       "or the net changed since).")
-        tensors, grads = [], []
-        slots = self._slots
-        loss_slots = {s for s, _ in self._loss_terms}
-        for s, w in self._loss_terms:
-            t = slots[s]
-            if t is not None and t.requires_grad:
-                tensors.append(t)
-                grads.append(torch.full_like(t, w))
-        if user_diffs:
-            for name in self._outputs:
-                s = self._blob_last_slot[name]
-                if s in loss_slots:
-                    continue
-                t = slots[s]
-                if t is None or not t.requires_grad:
-                    continue
-                g = self.blobs[name].grad
-                if g.shape != t.shape:
-                    continue
-                tensors.append(t)
-                grads.append(g.detach().clone())
-        if self._retain:
-            # clear stale intermediate diffs: a blob with no gradient path reads as zeros
-            for name, blob in self.blobs.items():
-                blob.zero_grad()
-        if tensors:
-            torch.autograd.backward(tensors, grads, retain_graph=self._retain)
-        if self._retain:
-            self._collect_blob_diffs()
-
-    def _collect_blob_diffs(self):
-        slots = self._slots
-        for name, blob in self.blobs.items():
-            s = self._blob_first_slot.get(name)
-            t = slots[s] if s is not None else None
-            if t is not None and t.grad is not None:
-                blob.set_grad(t.grad)
-            else:
-                blob._diff.reshape(blob.shape)
-
-    def _forward_backward(self):
-        """One training pass for the solver: forward, backward of the loss; returns the loss."""
-        loss = self._run_forward(0)
-        if loss is not None and loss.requires_grad:
-            loss.backward()
-        self._graph_alive = False
+    def forward_backward(self):
+        """One training pass for the solver (Caffe's ForwardBackward): forward, backward of the
+        loss into the parameters' diffs; returns the loss (a detached tensor, 0.0 without one).
+        With backward hooks the backward runs layer by layer (:meth:`backward_from_to`)."""
+        if self.hooks.any_backward:
+            loss = self.forward_from_to(layerwise=True)
+            self.backward_from_to()
+        else:
+            loss = self.forward_from_to()
+            if loss is not None and loss.requires_grad:
+                loss.backward()
         return 0.0 if loss is None else loss.detach()
 
-    def reshape(self):
-        """Propagate input blob shapes through the net (pycaffe's net.reshape())."""
-        shapes = {}
-        for step, lp in zip(self._steps, self.param.layer):
-            bshapes = []
-            for s in step.bottoms:
-                n = self._slot_names[s]
-                bshapes.append(shapes.get(s, self.blobs[n].shape))
-            tshapes = step.layer.reshape(bshapes)
-            for s, shape in zip(step.tops, tshapes):
-                shapes[s] = tuple(shape)
-                blob = self.blobs[self._slot_names[s]]
-                if step.layer.type != "Input":
-                    blob.reshape(shape)
-
-    def forward_all(self, blobs=None, **kwargs):
-        """Run forward over inputs of any batch size, in chunks of the net's batch size."""
-        all_outs = {o: [] for o in set(self.outputs + (blobs or []))}
-        if not kwargs:
-            out = self.forward(blobs=blobs)
-            return {k: np.array(v) for k, v in out.items()}
-        batch = self.blobs[next(iter(kwargs))].shape[0]
-        total = len(next(iter(kwargs.values())))
-        for i in range(0, total, batch):
-            chunk = {}
-            for k, v in kwargs.items():
-                part = np.asarray(v[i:i + batch])
-                if len(part) < batch:
-                    pad = np.zeros((batch - len(part),) + part.shape[1:], dtype=part.dtype)
-                    part = np.concatenate([part, pad])
-                chunk[k] = part
-            out = self.forward(blobs=blobs, **chunk)
-            for k in all_outs:
-                all_outs[k].extend(np.array(out[k])[: min(batch, total - i)])
-        return {k: np.asarray(v) for k, v in all_outs.items()}
-
-    def set_input_arrays(self, data, labels):
-        """pycaffe: feed a MemoryData first layer with (n, C, H, W) float32 data and n labels."""
-        from .layers.data_layers import MemoryDataLayer
-
-        if not self._layers or not isinstance(self._layers[0], MemoryDataLayer):
-            raise fail(f"Net '{self.name}': set_input_arrays needs a MemoryData layer as the first layer "
-                       "(as in pycaffe).")
-        self._layers[0].set_input_arrays(data, labels)
+    def backward_from_to(self, start: int | None = None, end: int = 0) -> None:
+        """Caffe's BackwardFromTo: layers ``start`` (default the last) down to ``end``, each from the
+        diffs its tops' blobs hold (:mod:`fashioncaffe.backward`).  Parameter diffs accumulate;
+        bottom blob diffs are replaced."""
+        backward_from_to(self, len(self.schedule) - 1 if start is None else start, end)
 
     # ------------------------------------------------------------------------------------------
     # weights
     def copy_from(self, path):
         """Copy weights by layer name from a .caffemodel (binary or .h5); shapes must agree."""
-        from .io.weights import copy_weights_into
+        from .formats.weights import copy_weights_into  # loads h5py: on first use, not at `import caffe`
 
         copy_weights_into(self, path)
 
-    def save(self, path):
-        from .io.weights import save_net
-
-        save_net(self, path)
-
-    def save_hdf5(self, path):
-        from .io.weights import save_net
-
-        save_net(self, path, hdf5=True)
-
-    def load_hdf5(self, path):
-        self.copy_from(path)
-
     def share_with(self, other: "Net"):
         """Use ``other``'s parameter blobs (test nets share the train net's weights)."""
+        theirs_by_name = other.params
         for name, blobs in self.params.items():
-            if name in other.params:
-                theirs = other.params[name]
+            if name in theirs_by_name:
+                theirs = theirs_by_name[name]
+                layer = self.engine_layers[self.layer_index(name)]
                 for i in range(min(len(blobs), len(theirs))):
                     if blobs[i].shape == theirs[i].shape:
                         blobs[i] = theirs[i]
-                        layer = self._layers[self._layer_names.index(name)]
-                        layer.blobs[i] = theirs[i]
-                        if isinstance(layer, PythonLayer):
-                            layer.obj.blobs[i] = theirs[i]
+                        _use_param_blob(layer, i, theirs[i])
 
     def to(self, device):
         self.device = torch.device(device)
@@ -532,7 +505,7 @@ class Net:
             if id(blob) not in seen:
                 seen.add(id(blob))
                 blob.to(self.device)
-        for layer in self._layers:
+        for layer in self.engine_layers:
             layer.device = self.device
             for b in layer.blobs:
                 if id(b) not in seen:
@@ -541,4 +514,11 @@ class Net:
         return self
 
     def __repr__(self):
-        return f"<Net {self.name!r}: {len(self._layers)} layers, phase {'TRAIN' if self.phase == TRAIN else 'TEST'}>"
+        return f"<Net {self.name!r}: {len(self.engine_layers)} layers, phase {'TRAIN' if self.phase == TRAIN else 'TEST'}>"
+
+
+def _use_param_blob(layer, i, blob):
+    """Make parameter ``i`` of ``layer`` the (shared) ``blob``; a Python layer's own view too."""
+    layer.blobs[i] = blob
+    if isinstance(layer, PythonLayer):
+        layer.obj.blobs[i] = blob

@@ -37,9 +37,10 @@ def read_text_file(path) -> str:
     """Return the contents of a text file, or raise a readable error naming it."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise fail(f"{path}: file does not exist (expected a Caffe text file, e.g. a net or solver prototxt).")
+        raise fail(f"{path}: file does not exist (expected a Caffe text file, e.g. a net or solver prototxt).",
+                   like=RuntimeError)  # pycaffe: "Could not open file"
     if os.path.isdir(path):
-        raise fail(f"{path}: is a directory, not a Caffe text file.")
+        raise fail(f"{path}: is a directory, not a Caffe text file.", like=RuntimeError)
     try:
         with open(path, "rb") as f:
             raw = f.read()

@@ -122,14 +122,15 @@ class GammaTaskWeighting(caffe.Layer):
     def reshape(self, bottom, top):
         top[0].reshape()
 
+    # bottom, top and propagate_down are BVLC's C++ vectors: indexed, never iterated
     def forward(self, bottom, top):
         total = 0.0
-        for g, b in zip(self.gamma, bottom):
-            total += g * float(np.asarray(b.data, dtype=np.float64).sum())
+        for t in range(len(bottom)):
+            total += self.gamma[t] * float(np.asarray(bottom[t].data, dtype=np.float64).sum())
         top[0].data[...] = total
 
     def backward(self, top, propagate_down, bottom):
         d = float(np.asarray(top[0].diff).reshape(-1)[0])
-        for g, need, b in zip(self.gamma, propagate_down, bottom):
-            if need:
-                b.diff[...] = g * d
+        for t in range(len(bottom)):
+            if propagate_down[t]:
+                bottom[t].diff[...] = self.gamma[t] * d

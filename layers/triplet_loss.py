@@ -74,13 +74,13 @@ class TripletRankingLoss(caffe.Layer):
 
     def reshape(self, bottom, top):
         t = bottom[0].shape[0]
-        for b in bottom[1:3]:
-            if b.count != bottom[0].count:
-                raise Exception("anchor, positive and negative must have the same shape")
+        # bottom and top are BVLC's C++ vectors: indexed, never iterated
+        if bottom[1].count != bottom[0].count or bottom[2].count != bottom[0].count:
+            raise Exception("anchor, positive and negative must have the same shape")
         if len(bottom) == 4 and bottom[3].count != t:
             raise Exception("the valid bottom needs one value per triplet")
-        for tp in top:
-            tp.reshape()
+        for i in range(len(top)):
+            top[i].reshape()
 
     def normalizer(self, t, wsum):
         if self.normalization == "VALID":
@@ -91,7 +91,7 @@ class TripletRankingLoss(caffe.Layer):
 
     def _feats(self, bottom):
         t = bottom[0].shape[0]
-        xs = [np.asarray(b.data, dtype=np.float64).reshape(t, -1) for b in bottom[:3]]
+        xs = [np.asarray(bottom[i].data, dtype=np.float64).reshape(t, -1) for i in range(3)]
         if self.normalize:
             fn = [l2_normalize(x) for x in xs]
             return t, [f for f, _ in fn], [nrm for _, nrm in fn]

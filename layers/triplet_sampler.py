@@ -96,8 +96,8 @@ class TripletSampler(caffe.Layer):
             raise Exception("the item-id bottom needs one value per image, got %d for %d images"
                             % (bottom[1].count, n))
         d = bottom[0].count // max(n, 1)
-        for t in top[:3]:
-            t.reshape(n, d)
+        for i in range(3):  # top is BVLC's C++ vector: indexed, never iterated
+            top[i].reshape(n, d)
         top[3].reshape(n)
 
     def forward(self, bottom, top):

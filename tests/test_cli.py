@@ -51,6 +51,11 @@ def test_train_writes_caffe_log_and_snapshots(tmp_path):
     assert cli.main(["train", "-solver", path, "-snapshot", str(tmp_path / "snap_iter_4.solverstate")]) == 0
     assert cli.main(["train", "--solver", path, "--weights", str(tmp_path / "snap_iter_8.caffemodel"),
                      "--iterations", "2"]) == 0
+    # --snapshot_prefix replaces the solver file's prefix (the drivers pass each stage's own)
+    os.makedirs(tmp_path / "stage")
+    assert cli.main(["train", "--solver", path, "--iterations", "4", "--snapshot_prefix",
+                     str(tmp_path / "stage" / "b")]) == 0
+    assert os.path.exists(tmp_path / "stage" / "b_iter_4.caffemodel")
 
     # parse_log on the generated log: Caffe's table layout
     import parse_log
@@ -122,3 +127,22 @@ def test_log_line_format():
     line = logging_caffe.format_line("I", "Iteration 100, loss = 0.5", "solver.cpp:243")
     assert GLOG.match(line) and line.endswith("solver.cpp:243] Iteration 100, loss = 0.5")
     assert logging_caffe.fmt(np.float32(0.1)) == "0.1" and logging_caffe.fmt(1e-5) == "1e-05"
+
+
+def test_a_command_plugin_that_fails_to_import_is_a_clear_error(monkeypatch, capsys):
+    """Command discovery swallows nothing: a broken plugin names itself and its distribution, exit 2."""
+
+    class BrokenEntryPoint:
+        name, value = "broken", "broken_pkg.cli:register"
+        dist = type("Dist", (), {"name": "broken-pkg"})()
+
+        def load(self):
+            raise ImportError("No module named 'broken_pkg'")
+
+    monkeypatch.setattr(cli, "_DISCOVERED", False)
+    monkeypatch.setattr(cli, "entry_points", lambda group: [BrokenEntryPoint()] if group == "fashioncaffe.commands"
+                        else [])
+    assert cli.main(["device_query"]) == 2
+    err = capsys.readouterr().err
+    assert "'broken'" in err and "broken-pkg" in err and "No module named 'broken_pkg'" in err
+    assert "Traceback" not in err

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
 
 def img(path, h=40, w=30, seed=0):

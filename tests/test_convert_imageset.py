@@ -6,9 +6,9 @@ import sys
 import cv2
 import numpy as np
 
-from fashioncaffe.data.imageset import compute_image_mean, convert_imageset, main_convert_imageset
-from fashioncaffe.io.blobproto import read_binaryproto, read_blobproto
-from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+from fashioncaffe.imageset import compute_image_mean, convert_imageset, main_convert_imageset
+from fashioncaffe.formats.blobproto import read_binaryproto, read_blobproto
+from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
 
 def _df_rows(path):
@@ -133,7 +133,9 @@ def test_jd(wardrobe, converted):
     n = len(_tab_rows(d / "train.txt"))
     folds = [ln.split(",")[0] for ln in (d / "folds.txt").read_text().splitlines() if ln.strip()]
     n_val = folds.count("0")
-    _check_common(converted["jd"], {"train": n - n_val, "val": n_val}, ["styles"])
+    n_test = len(_tab_rows(d / "test.txt"))
+    assert n_test > 0
+    _check_common(converted["jd"], {"train": n - n_val, "val": n_val, "test": n_test}, ["styles"])
 
 
 def test_shopping100k(wardrobe, converted):

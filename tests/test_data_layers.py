@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe.data import set_num_workers
+from fashioncaffe.data_pipeline import set_num_workers
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, encoded_datum, float_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, encoded_datum, float_datum, make_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -189,12 +189,12 @@ def test_workers_shut_down_at_exit(tmp_path):
     make_dbs(tmp_path, n=6)
     script = textwrap.dedent(f"""
         import fashioncaffe as caffe
-        from fashioncaffe.data import set_num_workers
+        from fashioncaffe.data_pipeline import set_num_workers
         set_num_workers(2)
         net = caffe.Net({net_text(tmp_path, 2)!r}, caffe.TRAIN)
         net.forward(); net.forward()
         layer = net.layers[0]
-        pids = [w.pid for w in layer._pf._it._workers]
+        pids = [w.pid for w in layer.worker_processes]
         print(" ".join(map(str, pids)), flush=True)
     """)
     env = dict(os.environ, PYTHONPATH=ROOT)
@@ -219,7 +219,8 @@ def test_close_stops_workers(tmp_path):
     net = caffe.Net(net_text(tmp_path, 2), caffe.TRAIN)
     net.forward()
     layer = net.layers[0]
-    procs = list(layer._pf._it._workers)
+    procs = layer.worker_processes
+    assert len(procs) == 2
     layer.close()
     for p in procs:
         p.join(5)

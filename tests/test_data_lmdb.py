@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import (DatumReader, DatumWriter, array_to_datum, datum_to_array, encoded_datum,
+from fashioncaffe.formats.lmdb_datum import (DatumReader, DatumWriter, array_to_datum, datum_to_array, encoded_datum,
                                         float_datum, make_key)
 
 

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
-from fashioncaffe.data.sources import LMDBSource, ReadPlan
-from fashioncaffe.data.transform import TransformSpec
+from fashioncaffe.data_pipeline.prefetch import BatchMaker, Prefetcher
+from fashioncaffe.data_pipeline.sources import LMDBSource, ReadPlan
+from fashioncaffe.data_pipeline.transform import TransformSpec
 from fashioncaffe.errors import FashionCaffeError
-from fashioncaffe.io.lmdb_datum import DatumWriter, encoded_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, encoded_datum, make_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -172,9 +172,9 @@ def test_exit_and_parent_death_stop_workers(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {ROOT!r})
-        from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
-        from fashioncaffe.data.sources import LMDBSource, ReadPlan
-        from fashioncaffe.data.transform import TransformSpec
+        from fashioncaffe.data_pipeline.prefetch import BatchMaker, Prefetcher
+        from fashioncaffe.data_pipeline.sources import LMDBSource, ReadPlan
+        from fashioncaffe.data_pipeline.transform import TransformSpec
         src = LMDBSource({db!r})
         m = BatchMaker(src, ReadPlan(len(src), 4), TransformSpec(crop_size=15, mirror=True), 1, 0, 0, "t")
         pf = Prefetcher(m, 2, prefetch=4)
@@ -195,7 +195,7 @@ def test_exit_and_parent_death_stop_workers(tmp_path):
 def test_ring_fits_the_free_shared_memory(tmp_path, monkeypatch, capsys):
     """Too little /dev/shm for the ring: fewer slots, or no workers, with a warning naming the fix —
     never a SIGBUS in a worker.  The batches stay bit-identical either way."""
-    from fashioncaffe.data import prefetch
+    from fashioncaffe.data_pipeline import prefetch
 
     db = make_db(tmp_path / "db")
     m = maker(db)

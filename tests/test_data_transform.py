@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fashioncaffe.data.transform import DeviceTransform, TransformSpec, augment_batch, batch_rng
-from fashioncaffe.io.blobproto import write_binaryproto
+from fashioncaffe.data_pipeline.transform import DeviceTransform, TransformSpec, augment_batch, batch_rng
+from fashioncaffe.formats.blobproto import write_binaryproto
 
 
 def caffe_transform(datum, crop, phase_train, h_off, w_off, do_mirror, mean=None, mean_values=None, scale=1.0):

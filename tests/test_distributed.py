@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 import fashioncaffe as caffe
-from fashioncaffe import distributed
+from fashioncaffe import distributed, training
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_solvers_helpers import make_case  # noqa: E402
@@ -29,7 +29,7 @@ def test_two_gloo_processes_equal_iter_size_two(tmp_path):
     seq = make_case(tmp_path / "seq", SOLVER.format(d=tmp_path / "seq") + "iter_size: 2\nclip_gradients: 2\n",
                     batch=3)
     os.chdir(tmp_path)
-    distributed.train_parallel({"solver": par}, num_procs=2)
+    training.train_parallel({"solver": par}, num_procs=2)
     s = caffe.get_solver(seq)
     s.solve()
     got = caffe.Net(str(tmp_path / "par" / "net.prototxt"), caffe.TEST, weights=str(tmp_path / "par" / "snap_iter_6.caffemodel"))

@@ -14,6 +14,7 @@ import fashioncaffe as caffe
 from fashioncaffe import cli, fastmodes
 from fashioncaffe import logging_caffe as log
 from fashioncaffe.errors import FashionCaffeError
+from fashioncaffe.schedule import EAGER
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -125,10 +126,10 @@ def logged(tmp_path):
 
 def test_default_is_bit_identical_with_fp32_configured(tmp_path, logged):
     base = train(make_conv_case(tmp_path / "a"))
-    assert "_run_forward" not in base.net.__dict__      # the default path is the class's own forward
+    assert base.net.executor is EAGER                   # the default path: the net's own eager executor
     fastmodes.configure(precision="fp32", compile=False)
     again = train(make_conv_case(tmp_path / "b"))
-    assert "_run_forward" not in again.net.__dict__
+    assert again.net.executor is EAGER
     wa, wb = weights(base.net), weights(again.net)
     for k in wa:
         assert np.array_equal(wa[k], wb[k]), k
@@ -146,7 +147,7 @@ def test_tf32_is_a_noop_on_cpu(tmp_path, logged):
 
 def _loss(net):
     with torch.no_grad():
-        return float(net._run_forward(0, grad=False))
+        return float(net.forward_from_to(grad=False))
 
 
 def test_bf16_trains_on_cpu_and_keeps_float32_blobs(tmp_path, logged):
@@ -156,7 +157,7 @@ def test_bf16_trains_on_cpu_and_keeps_float32_blobs(tmp_path, logged):
     s.step(40)
     last = np.mean([_loss(s.net) for _ in range(4)])
     assert last < 0.7 * first, (first, last)
-    assert "_run_forward" in s.net.__dict__
+    assert isinstance(s.net.executor, fastmodes.FastExecutor)
     assert "Compute mode: bf16" in logged()
     # blobs, parameters and diffs stay float32 and readable from pycaffe
     for name, b in s.net.blobs.items():
@@ -197,18 +198,18 @@ def test_bf16_pycaffe_forward_backward(tmp_path):
     assert np.corrcoef(g.ravel(), g_ref.ravel())[0, 1] > 0.95
     assert net.blobs["conv1"].diff.dtype == np.float32
     fastmodes.apply(net, fastmodes.FastMode())            # back to the default forward
-    assert "_run_forward" not in net.__dict__
+    assert net.executor is EAGER
 
 
 def test_solver_attributes_select_the_mode(tmp_path, logged):
     s = caffe.get_solver(make_conv_case(tmp_path, iters=4))
     s.precision = "bf16"
     s.step(2)
-    assert s.net.__dict__["_run_forward"].mode.precision == "bf16"
-    assert all("_run_forward" in n.__dict__ for n in s.test_nets)
+    assert s.net.executor.mode.precision == "bf16"
+    assert all(isinstance(n.executor, fastmodes.FastExecutor) for n in s.test_nets)
     s.precision = "fp32"
     s.step(2)
-    assert "_run_forward" not in s.net.__dict__
+    assert s.net.executor is EAGER
     text = logged()
     assert text.index("Compute mode: bf16") < text.index("Compute mode: fp32")
 
@@ -222,7 +223,7 @@ def test_compile_eager_backend_matches_default(tmp_path, logged):
     base = train(make_conv_case(tmp_path / "a"))
     fastmodes.configure(compile=True, compile_backend="eager")
     c = train(make_conv_case(tmp_path / "b"))
-    assert c.net.__dict__["_run_forward"]._compiled is not None
+    assert c.net.executor.compiled is not None
     for k, v in weights(base.net).items():
         np.testing.assert_allclose(weights(c.net)[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
     assert "compiled with torch.compile (backend eager)" in logged()
@@ -233,7 +234,7 @@ def test_compile_unavailable_falls_back_with_warning(tmp_path, logged, monkeypat
     monkeypatch.setattr(fastmodes, "_compile_unavailable", lambda m, d: "no C++ compiler (simulated)")
     fastmodes.configure(compile=True)
     c = train(make_conv_case(tmp_path / "b"))
-    assert c.net.__dict__["_run_forward"]._compiled is None
+    assert c.net.executor.compiled is None
     for k, v in weights(base.net).items():
         assert np.array_equal(weights(c.net)[k], v), k
     assert "--compile: no C++ compiler (simulated); running the net eagerly." in logged()
@@ -247,7 +248,7 @@ def test_compile_backend_failure_falls_back_with_warning(tmp_path, logged):
     torch._dynamo.reset()
     fastmodes.configure(compile=True, compile_backend=broken)
     c = train(make_conv_case(tmp_path / "b"))
-    assert c.net.__dict__["_run_forward"]._compiled is None
+    assert c.net.executor.compiled is None
     for k, v in weights(base.net).items():
         assert np.array_equal(weights(c.net)[k], v), k
     assert "torch.compile failed" in logged()

@@ -20,7 +20,7 @@ import torch
 
 import fashioncaffe as caffe
 from fashioncaffe import blob as blobmod
-from fashioncaffe import distributed, fastmodes
+from fashioncaffe import fastmodes, training
 from fashioncaffe.blob import Blob
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -221,7 +221,10 @@ def test_reading_params_between_steps_does_not_undo_training(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_solver_mode_gpu(tmp_path):
+    """pycaffe ignores solver_mode (only the command-line tool reads it); set_mode_gpu selects the GPU."""
     path = make_conv_case(tmp_path, iters=3, extra="solver_mode: GPU\ndevice_id: 0\n")
+    assert caffe.get_solver(path).net.device.type == "cpu"
+    caffe.set_mode_gpu()
     s = caffe.get_solver(path)
     assert s.net.device == torch.device("cuda", 0)
     assert all(n.device.type == "cuda" for n in s.test_nets)
@@ -233,7 +236,7 @@ def test_solver_mode_gpu(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason=NEEDS_CUDA)
 def test_data_layers_on_gpu(tmp_path):
-    from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, make_key
 
     imgs = np.random.default_rng(0).integers(0, 256, (6, 3, 5, 4), dtype=np.uint8)
     with DatumWriter(tmp_path / "img") as w:
@@ -274,10 +277,10 @@ def test_bf16_and_tf32_on_cuda(tmp_path):
     fastmodes.configure(precision="bf16")
     s = caffe.get_solver(make_conv_case(tmp_path / "bf16", iters=40))
     with torch.no_grad():
-        first = float(s.net._run_forward(0, grad=False))
+        first = float(s.net.forward_from_to(grad=False))
     s.step(40)
     with torch.no_grad():
-        last = float(s.net._run_forward(0, grad=False))
+        last = float(s.net.forward_from_to(grad=False))
     assert last < first
     assert s.net.params["conv1"][0].tensor.dtype == torch.float32
     fastmodes.configure(precision="fp32")
@@ -294,7 +297,7 @@ def test_two_gpu_nccl_equals_iter_size_two(tmp_path):
     par = make_case(tmp_path / "par", solver.format(d=tmp_path / "par"), batch=3)
     seq = make_case(tmp_path / "seq", solver.format(d=tmp_path / "seq") + "iter_size: 2\n", batch=3)
     os.chdir(tmp_path)
-    distributed.train_parallel({"solver": par}, devices=[0, 1])
+    training.train_parallel({"solver": par}, devices=[0, 1])
     caffe.set_mode_gpu()
     s = caffe.get_solver(seq)
     s.solve()

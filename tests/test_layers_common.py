@@ -62,6 +62,33 @@ def test_eltwise_errors():
         make('name: "s" type: "Eltwise" bottom: "a" bottom: "b" top: "y"', [(2, 3), (2, 2)])
 
 
+def test_eltwise_refuses_bottoms_of_different_shapes_as_bvlc_does():
+    """BVLC's EltwiseLayer::Reshape CHECKs every bottom against bottom 0's shape, even when the other
+    bottom holds more elements (the old concat_slice_split recording added a (2, 3, 4, 4) slice to a
+    (2, 5, 4, 4) one; it was re-recorded with equal shapes).  The error names the layer and both."""
+    import fashioncaffe as caffe
+    from fashioncaffe.proto import caffe_pb2
+    from google.protobuf import text_format
+
+    net_text = """
+    layer { name: "a" type: "Input" top: "a" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } } }
+    layer { name: "b" type: "Input" top: "b" input_param { shape { dim: 2 dim: 5 dim: 4 dim: 4 } } }
+    layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" }
+    """
+    param = text_format.Parse(net_text, caffe_pb2.NetParameter())
+    with pytest.raises(FashionCaffeError) as err:
+        caffe.Net(param, caffe.TEST)
+    assert "'sum'" in str(err.value)
+    assert "(2, 3, 4, 4)" in str(err.value) and "(2, 5, 4, 4)" in str(err.value)
+
+    # equal shapes build; reshaping one input afterwards is refused the same way
+    net_text = net_text.replace("dim: 5", "dim: 3")
+    net = caffe.Net(text_format.Parse(net_text, caffe_pb2.NetParameter()), caffe.TEST)
+    net.blobs["b"].reshape(2, 5, 4, 4)
+    with pytest.raises(FashionCaffeError, match=r"'sum'.*\(2, 3, 4, 4\).*\(2, 5, 4, 4\)"):
+        net.reshape()
+
+
 # ---------------------------------------------------------------------------------------------
 # Concat / Slice / Split / Silence
 def test_concat_axes_and_legacy_dim():

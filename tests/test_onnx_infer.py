@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
-cv2 = pytest.importorskip("cv2")
-
-import fashioncaffe as caffe  # noqa: E402
-from fashioncaffe.errors import FashionCaffeError  # noqa: E402
+import fashioncaffe as caffe
+from fashioncaffe.errors import FashionCaffeError
 
 TRAIN_VAL = """
 name: "tiny_fashion"
@@ -77,7 +75,7 @@ def exported(tmp_path_factory):
 
 
 def _engine_predict(net, path):
-    from fashioncaffe.data.transform import TransformSpec, reference_transform
+    from fashioncaffe.data_pipeline.transform import TransformSpec, reference_transform
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     img = cv2.resize(img, (32, 32), interpolation=cv2.INTER_LINEAR)

@@ -15,13 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-
-import fashioncaffe as caffe  # noqa: E402
-from fashioncaffe.onnx import ExportError, export_net  # noqa: E402
-from fashioncaffe.onnx.testing import engine_forward, fill_random, ort_session, rel_error, with_input_size  # noqa: E402
-from fashioncaffe.prototxt import read_net_param  # noqa: E402
+import fashioncaffe as caffe
+from fashioncaffe.onnx import ExportError, export_net
+from fashioncaffe.onnx.testing import engine_forward, fill_random, ort_session, rel_error, with_input_size
+from fashioncaffe.prototxt import read_net_param
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ROOT / "prototxt" / "zoo"
@@ -55,8 +52,6 @@ def _compare(net, extra=(), batch=2, seed=0, scale=30.0):
 @pytest.mark.parametrize("name,size,logits", ZOO_CASES, ids=[c[0] for c in ZOO_CASES])
 def test_zoo_deploy_nets(name, size, logits):
     path = ZOO / name / "deploy.prototxt"
-    if not path.exists():
-        pytest.skip(f"{path} not written yet")
     net = caffe.Net(with_input_size(read_net_param(str(path)), 1, size), caffe.TEST)
     fill_random(net, 1)
     model, errs = _compare(net, extra=[logits], batch=2)
@@ -81,13 +76,12 @@ def _paper_params():
         rel = os.path.relpath(p, ROOT)
         marks = [pytest.mark.slow] if ("/small/" in p or "/full/" in p) else []
         params.append(pytest.param(p, id=rel, marks=marks))
-    return params or [pytest.param(None, id="none-yet")]
+    assert params, "no paper deploy nets found under prototxt/<paper>/"
+    return params
 
 
 @pytest.mark.parametrize("path", _paper_params())
 def test_paper_deploy_nets(path, monkeypatch):
-    if path is None:
-        pytest.skip("no paper deploy nets in prototxt/<paper>/ yet")
     monkeypatch.chdir(ROOT)  # Python layers live in the repo's layers/ package
     import sys
 
@@ -104,7 +98,7 @@ def test_paper_deploy_nets(path, monkeypatch):
 
 
 def _mean_file(tmp_path, shape=(3, 256, 256)):
-    from fashioncaffe.io.blobproto import write_binaryproto
+    from fashioncaffe.formats.blobproto import write_binaryproto
 
     mean = (np.random.RandomState(5).rand(*shape) * 255).astype(np.float32)
     path = tmp_path / "mean.binaryproto"
@@ -115,8 +109,6 @@ def _mean_file(tmp_path, shape=(3, 256, 256)):
 def test_from_train_val_matches_the_zoo_deploy_net(tmp_path):
     tv = ZOO / "bvlc_reference_caffenet" / "train_val.prototxt"
     dp = ZOO / "bvlc_reference_caffenet" / "deploy.prototxt"
-    if not tv.exists() or not dp.exists():
-        pytest.skip("CaffeNet prototxts not written yet")
     from fashioncaffe.onnx.api import export
     from fashioncaffe.onnx.metadata import mean_image
 
@@ -141,8 +133,6 @@ def test_from_train_val_matches_the_zoo_deploy_net(tmp_path):
 
 def test_from_train_val_prunes_auxiliary_heads(tmp_path):
     tv = ZOO / "bvlc_googlenet" / "train_val.prototxt"
-    if not tv.exists():
-        pytest.skip("GoogLeNet train_val not written yet")
     from fashioncaffe.onnx.deploy import derive_deploy
 
     param, info, notes = derive_deploy(read_net_param(str(tv)), outputs=["prob"], input_size=224)

@@ -1,13 +1,12 @@
-"""Paper 000 data adapter (e-Clothing-style folder -> data_prep.eclothing -> nets' layout) and an
-end-to-end smoke run: converter LMDBs -> generated nets -> 2 solver iterations -> mAP@50 -> table."""
+"""Paper 000 data adapter (e-Clothing-style folder -> data_prep.eclothing -> nets' layout) and the
+whole pipeline on a real-data folder (the synthetic wardrobe's run is in tests/test_papers.py)."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-import fashioncaffe as caffe
-from tools.paper000 import config, data as pdata, netgen
+from tools.paper000 import data as pdata
 
 CAT = {"Color": ["red", "blue", "green"], "Gender": ["womens", "mens"], "Coat": ["tee", "coat"],
        "Pantsuit": ["jeans", "shorts"], "Feather": ["fringe"]}
@@ -62,58 +61,34 @@ def test_check_encoding_rejects_partial_missing():
     pdata.check_encoding(np.array([[1, 0, -1, -1]], np.float32), [2, 2], "x")
 
 
-def test_end_to_end_smoke(tmp_path, monkeypatch):
-    pytest.importorskip("data_prep.eclothing")
-    from data_prep import eclothing
-    from tools.paper000 import report, run
-    from tools.paper000.run import evaluate
+def test_real_data_folder_end_to_end(tmp_path, monkeypatch):
+    """``python -m tools.paper000 all --scale ci --data <folder>`` on an e-Clothing-style folder with its
+    own catalogue: lists -> converter -> nets generated for its 5 groups -> training -> predictions ->
+    results -> Table II labelled as real data, the paper's column beside ours."""
+    from tools.repro import cli
+    from tools.repro.layout import Experiment
+    from tools.repro.results import load_results
 
     ecl = tmp_path / "ecl"
     make_folder(str(ecl))
-    pdata.write_lists(str(ecl), str(tmp_path / "lists"))
-    for ds in ("all", "coat_pantsuit"):
-        lst = tmp_path / "lists" / ds
-        assert eclothing.main(["--root", str(ecl), "--list", str(lst / "labels.txt"), "--catalog",
-                               str(lst / "catalog.json"), "--out", str(tmp_path / "conv" / ds), "--resize", "128",
-                               "--no-progress", "--workers", "1"]) in (0, None)
-    ddir = str(tmp_path / "p000")
-    stats = pdata.finalize(str(tmp_path / "conv" / "all"), ddir)
+    monkeypatch.chdir(tmp_path)
+    variants = "all_multilabel,all_multiweight"  # (multitask = multiweight's net with gamma 1)
+    assert cli.main("000", ["all", "--scale", "ci", "--data", str(ecl), "--variants", variants, "--tables", "table2",
+                            "--workers", "1"]) == 0
+    exp = Experiment("000", "ci", data=str(ecl), variants=variants)
+    assert exp.data_tag == "real-ecl"
+    stats = pdata.load_stats(pdata.dataset_dir(exp, "all"))
     assert stats["groups"] == list(CAT) and stats["group_sizes"] == [3, 2, 2, 2, 1]
     assert stats["counts"][0] == stats["n_train"] == 36 and stats["proportions"][0] == 1.0
-    cp = pdata.finalize(str(tmp_path / "conv" / "coat_pantsuit"), str(tmp_path / "p000_cp"))
-    assert cp["groups"] == ["Coat", "Pantsuit"]
-
-    groups = list(zip(stats["groups"], stats["group_sizes"]))
-    cfg = dict(config.SCALES["ci"], batch=8, test_batch=5)
-    monkeypatch.setitem(config.SCALES, "smoke", cfg)
-    results = {}
-    for variant in ("multilabel", "multiweight"):  # (multitask = multiweight's net with gamma 1)
-        texts = netgen.render("smoke", "all", variant, groups, ddir)
-        tv = tmp_path / f"{variant}.prototxt"
-        tv.write_text(texts["train_val"])
-        sv = tmp_path / f"{variant}_solver.prototxt"
-        sv.write_text(netgen.solver_text(cfg, variant, str(tv), str(tmp_path / variant), max_iter=2))
-        solver = caffe.get_solver(str(sv))
-        solver.step(2)
-        if variant == "multiweight":
-            gamma = solver.net.layer_dict["loss"].gamma
-            np.testing.assert_allclose(gamma, np.array(stats["counts"]) / max(stats["counts"]))
-        w = str(tmp_path / f"{variant}.caffemodel")
-        solver.net.save(w)
-        res = evaluate(str(tv), w, ddir, groups, variant)
-        assert set(res["fc7"]) == set(CAT)
-        assert res["n_eval"]["Color"] == 12
-        for v in res["fc7"].values():
-            assert v is None or 0.0 <= v <= 1.0
-        res.update(iters=2, seconds_train=0.0, groups=stats["groups"], proportions=stats["proportions"],
-                   gamma=None, device="cpu")
-        results[variant] = [res]
-    results["multitask"] = results["multiweight"]
-    text = report.table("table2", results, scale="smoke", data="synthetic", seeds=[1],
-                        chance={g: 0.125 for g in CAT})
-    assert "| 12.50 |" in text
-    assert "| Color | 1.0000 | 1.0000 |" in text and "35.24" in text  # paper's column beside ours
-    ours = 100 * results["multilabel"][0]["fc7"]["Color"]
-    assert f"{ours:.2f}" in text
-    report.fig2(dict(results, ratio13=results["multiweight"]), str(tmp_path / "fig2.png"), "smoke", "synthetic", [1])
-    assert (tmp_path / "fig2.png").stat().st_size > 1000
+    assert not os.path.exists(pdata.dataset_dir(exp, "coat_pantsuit"))  # only what the variants need
+    ml = load_results(os.path.join(exp.run_dir("all_multilabel", 1), "results.json"))
+    mw = load_results(os.path.join(exp.run_dir("all_multiweight", 1), "results.json"))
+    assert ml["synthetic"] is False and ml["data"] == "real-ecl" and ml["data_source"] == str(ecl)
+    np.testing.assert_allclose(mw["info"]["gamma"], np.array(stats["counts"]) / max(stats["counts"]))
+    assert set(ml["metrics"]["map_fc7"]) == set(CAT) and ml["metrics"]["n_eval"]["Color"] == 12
+    for v in ml["metrics"]["map_fc7"].values():
+        assert v is None or 0.0 <= v <= 1.0
+    text = open(os.path.join(exp.out_dir, "table2.md")).read()
+    assert "real data from" in text and "SYNTHETIC" not in text
+    assert "| Color | 1.0000 | 1.0000 | 12 | 35.24 |" in text  # the paper's column beside ours
+    assert f"{100 * ml['metrics']['map_fc7']['Color']:.2f}" in text

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tools.paper000.eval_map import average_precision, brute_force_map, knn, map_at_r, map_per_group
+from tools.paper000.metrics import average_precision, brute_force_map, knn, map_at_r, map_per_group
 
 
 def test_average_precision_hand_example():
@@ -72,3 +72,12 @@ def test_per_group_and_cosine():
     # cosine distance = euclidean distance on L2-normalised features
     fn = f / np.linalg.norm(f, axis=1, keepdims=True)
     assert map_at_r(f, y[:, :3], r=5, distance="cosine") == pytest.approx(brute_force_map(fn, y[:, :3], r=5), abs=1e-6)
+
+
+def test_first_queries_only_equal_the_full_search():
+    rng = np.random.default_rng(3)
+    f = rng.integers(0, 4, size=(60, 3)).astype(np.float32)   # many ties
+    full = knn(f, 7, chunk=16)
+    part = knn(f, 7, chunk=16, n_queries=21)
+    assert part.shape == (21, 7)
+    np.testing.assert_array_equal(part, full[:21])

@@ -1,6 +1,7 @@
-"""Paper 001 pipeline pieces: generated prototxts = the generator's output, deploy nets run, ONNX export
-of FashionNet (landmark pooling included) matches the engine, the metrics follow the paper's
-definitions, and the data adapter's target encoding / PK ordering."""
+"""Paper 001 pipeline pieces: the generated train nets, deploy nets run, ONNX export of FashionNet
+(landmark pooling included) matches the engine, the metrics follow the paper's definitions, the
+report's claims and flags come from the runs' predictions, and the data adapter's target encoding /
+PK ordering."""
 import os
 import sys
 
@@ -15,15 +16,7 @@ if ROOT not in sys.path:
 
 from tools.paper001 import config, metrics, netgen  # noqa: E402
 from tools.paper001.data import pk_order, targets_vector, weights_for  # noqa: E402
-
-
-def test_committed_files_match_generator():
-    files = netgen.generate_committed()
-    assert len(files) > 50
-    for rel, text in files.items():
-        path = os.path.join(ROOT, rel)
-        assert os.path.exists(path), f"{rel} missing: run python -m tools.paper001.netgen"
-        assert open(path).read() == text, f"{rel} differs from the generator"
+from repro_testing import scores_with_hits, write_run  # noqa: E402
 
 
 def test_train_nets_output_only_losses():
@@ -32,7 +25,7 @@ def test_train_nets_output_only_losses():
     (the ground-truth visibility gate once printed 256 lines per display)."""
     from fashioncaffe.prototxt import parse_net_text
 
-    for rel, text in netgen.generate_committed().items():
+    for rel, text in {**netgen.generate("tiny"), **netgen.generate("full")}.items():
         if "_train_" not in rel:
             continue
         net = parse_net_text(text, rel)
@@ -77,7 +70,7 @@ def test_deploy_nets_forward(tmp_path, variant):
 
 @pytest.mark.parametrize("variant", ["fn", "fn_gtlm"])
 def test_onnx_export_matches_engine(tmp_path, variant):
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     from fashioncaffe.onnx import export_net
     import layers.tensor_impl.landmark_pooling_onnx  # noqa: F401  (registers the converter)
 
@@ -132,54 +125,65 @@ def test_retrieval_topk_is_share_of_queries_with_a_hit():
 def test_first_hit_ranks_give_the_topk_curve():
     g = np.eye(4)
     q = np.array([[1, 0.1, 0, 0], [0.9, 1.0, 0, 0], [0, 0, 0, 1.0]])
-    first, kmax = metrics.retrieval_first_hit(q, [0, 0, 2], g, [0, 1, 2, 3], kmax=3)
+    ranked = metrics.retrieval_ranked(q, g, kmax=3)
+    first = metrics.first_hit(ranked, [0, 0, 2], [0, 1, 2, 3])
     # query 1's item-0 image ranks second; query 2's item-2 image ranks last (4th), beyond kmax = 3
-    assert first.tolist() == [0, 1, -1] and kmax == 3
-    assert metrics.topk_from_first_hit(first, kmax) == [1 / 3, 2 / 3, 2 / 3]
+    assert first.tolist() == [0, 1, -1] and ranked.shape == (3, 3)
+    assert metrics.topk_from_first_hit(first, 3) == [1 / 3, 2 / 3, 2 / 3]
 
 
-def test_paired_bootstrap_separates_a_real_gap_from_noise():
-    rng = np.random.default_rng(0)
-    a = (rng.random(2000) < 0.6).astype(int)
-    same = metrics.paired_bootstrap(a, a)
-    assert same == (0.0, 0.0, 0.0)
-    b = a.copy()
-    b[np.flatnonzero(a)[:200]] = 0                          # b misses 200 of a's hits: 10 points lower
-    d, lo, hi = metrics.paired_bootstrap(a, b)
-    assert d == pytest.approx(0.1) and 0 < lo < d < hi
-    noisy = (rng.random(2000) < 0.6).astype(int)             # an unrelated run at the same level
-    d, lo, hi = metrics.paired_bootstrap(a, noisy)
-    assert lo < 0 < hi
-    # ratio of sums (attribute recall): per-image hits over per-image positives
-    hits_a, hits_b, pos = np.array([2, 1, 1, 0]), np.array([1, 1, 0, 0]), np.array([2, 2, 1, 1])
-    assert metrics.paired_bootstrap(hits_a, hits_b, pos, pos)[0] == pytest.approx(4 / 6 - 2 / 6)
+def _tasks(hits, first_hits=None, scores=None, labels=None, n_attr=9):
+    """Paper-001 predictions with the given category top-3 hits (or scores) and in-shop first hits."""
+    if scores is None:
+        scores, labels = scores_with_hits(hits)
+    n = len(labels)
+    rng = np.random.default_rng(5)
+    ids = np.array([f"img{i:05d}" for i in range(n)])
+    attrs = (rng.random((n, n_attr)) < 0.3).astype(np.float32)
+    tasks = {"category": {"ids": ids, "labels": labels, "scores": scores},
+             "attributes": {"ids": ids, "labels": attrs, "scores": rng.random((n, n_attr)).astype(np.float32),
+                            "types": np.array([metrics.ATTR_TYPES[j % 5] for j in range(n_attr)])}}
+    if first_hits is not None:
+        gallery = 60
+        ranked = []
+        for i, fh in enumerate(first_hits):
+            item = i % gallery
+            others = [j for j in range(gallery) if j != item][:50]
+            ranked.append(others if fh < 0 else others[:fh] + [item] + others[fh:49])
+        tasks["inshop"] = {"ids": np.array([f"q{i}" for i in range(len(first_hits))]),
+                           "labels": np.arange(len(first_hits)) % gallery, "ranked": np.array(ranked),
+                           "gallery_ids": np.array([f"g{j}" for j in range(gallery)]),
+                           "gallery_labels": np.arange(gallery)}
+    return tasks
 
 
-def test_claims_verdicts_come_from_the_paired_outcomes():
-    from tools.paper001 import report
+def _experiment(tmp_path, monkeypatch):
+    from tools.repro.layout import Experiment
+
+    monkeypatch.chdir(tmp_path)
+    return Experiment("001", "tiny")
+
+
+def test_claims_verdicts_come_from_the_paired_outcomes(tmp_path, monkeypatch):
+    from tools.repro.report import Runs, claims_section
 
     rng = np.random.default_rng(1)
-    base = (rng.random(3000) < 0.5).astype(int)
+    base = rng.random(3000) < 0.5
     better = base.copy()
-    better[np.flatnonzero(base == 0)[:300]] = 1              # +10 points on the same images
-
-    def result(v, hits, first_hit):
-        return {"variant": v, "seed": 1, "n_test_images": len(hits),
-                "category": {"top3": float(np.mean(hits)), "top5": 1.0},
-                "attributes": {"all_top3": 0.5}, "inshop": {"topk": [0.5] * 50, "n_query": len(first_hit)},
-                "per_item": {"category_top3": hits.tolist(), "inshop_first_hit": first_hit}}
-
-    res = {"fn": [result("fn", better, [0] * 40)], "global_2step": [result("global_2step", base, [0] * 40)],
-           "fn_a10": [result("fn_a10", 1 - better, [0] * 40)]}
-    text = "\n".join(report.claims(res))
+    better[np.flatnonzero(~base)[:300]] = True               # +10 points on the same images
+    exp = _experiment(tmp_path, monkeypatch)
+    write_run(exp, "fn", 1, _tasks(better, [0] * 40))
+    write_run(exp, "global_2step", 1, _tasks(base, [0] * 40))
+    write_run(exp, "fn_a10", 1, _tasks(~better, [0] * 40))
+    text = "\n".join(claims_section(exp, Runs(exp)))
     assert "landmarks help (FashionNet > global branch only on the same schedule, category top-3): **held**" in text
     assert "on the same schedule, in-shop top-20): **not established (within noise)**" in text
     assert "(all > 10 %, category top-3): **held**" in text
-    assert "attribute top-3 recall): higher" not in text and "not higher (no per-item outcomes" in text
     assert "(ground truth > estimated, category top-3): not measured" in text
-    res["fn_a10"] = [result("fn_a10", better, [0] * 40)]
-    res["fn"] = [result("fn", base, [0] * 40)]
-    assert "(all > 10 %, category top-3): **did NOT hold (significantly lower)**" in "\n".join(report.claims(res))
+    write_run(exp, "fn_a10", 1, _tasks(better, [0] * 40))
+    write_run(exp, "fn", 1, _tasks(base, [0] * 40))
+    assert "(all > 10 %, category top-3): **did NOT hold (significantly lower)**" in \
+        "\n".join(claims_section(exp, Runs(exp)))
 
 
 def test_detection_rates():
@@ -221,38 +225,31 @@ def test_pk_order_batches_hold_pairs():
     assert paired / 192 > 0.8
 
 
-def test_collapsed_variants_are_flagged_and_give_no_verdict():
+def test_collapsed_variants_are_flagged_and_give_no_verdict(tmp_path, monkeypatch):
     """A run whose scores no longer depend on the image (the bias alone: the class prior) is flagged
     in Table 2, and a claim resting on it reads "no evidence" instead of a verdict."""
     from tools.paper001 import report
+    from tools.repro.report import Runs, claims_section
 
     rng = np.random.default_rng(2)
     prior = rng.normal(size=50)
-    dead = prior + 1e-4 * rng.normal(size=(400, 50))          # input-independent up to noise
-    alive = prior + rng.normal(size=(400, 50))
+    dead = (prior + 1e-4 * rng.normal(size=(400, 50))).astype(np.float32)  # input-independent up to noise
+    alive = (prior + rng.normal(size=(400, 50))).astype(np.float32)
     assert metrics.input_dependence(dead) < metrics.COLLAPSE_THRESHOLD < 0.5 < metrics.input_dependence(alive)
-
-    def result(v, scores, labels):
-        hits = metrics.topk_hits(scores, labels, 3)
-        dep = metrics.input_dependence(scores)
-        return {"variant": v, "seed": 1, "n_test_images": len(labels), "attributes_trained": 9,
-                "attributes_total": 9, "category": {"top3": float(hits.mean()), "top5": 1.0},
-                "attributes": {k: 0.5 for k in ["all_top3", "all_top5"] +
-                               [f"{t}_top{k}" for t in metrics.ATTR_TYPES for k in (3, 5)]},
-                "inshop": {"topk": [0.5] * 50}, "per_item": {"category_top3": hits.tolist()},
-                "collapse": {"input_dependence": dep, "distinct_top1": int(len(np.unique(scores.argmax(1)))),
-                             "collapsed": dep < metrics.COLLAPSE_THRESHOLD}}
-
     labels = alive.argmax(1)
-    res = {"fn": [result("fn", alive, labels)], "fn_a10": [result("fn_a10", dead, labels)]}
-    claims = "\n".join(report.claims(res))
+    exp = _experiment(tmp_path, monkeypatch)
+    info = {"attributes_trained": 9, "attributes_total": 9}
+    write_run(exp, "fn", 1, _tasks(None, scores=alive, labels=labels), info)
+    write_run(exp, "fn_a10", 1, _tasks(None, scores=dead, labels=labels), info)
+    runs = Runs(exp)
+    claims = "\n".join(claims_section(exp, runs))
     assert "(all > 10 %, category top-3): **no evidence (fn_a10 collapsed in training)**" in claims
-    table = "\n".join(report.table2("synthetic", "tiny", res))
+    table = "\n".join(report.table2(exp, runs))
     assert "[9/9 attrs] **COLLAPSED**" in table and "fn_a10: 0.000, 1 distinct top-1 classes" in table
     assert table.count("**COLLAPSED**") == 2                 # the fn_a10 row and the explanation
 
 
-def test_reference_rows_prior_and_ceiling():
+def test_reference_rows_prior_and_ceiling(tmp_path, monkeypatch):
     """Hand-counted: the frequency prior ranks the same attributes / categories first for every image;
     perfect ranking tops out at k hits per image, below 100 % when images have more than k positives."""
     from tools.paper001 import baselines, report
@@ -273,7 +270,12 @@ def test_reference_rows_prior_and_ceiling():
     assert best["all_top3"] == pytest.approx(7 / 8)            # image 0 loses its 4th positive
     # shape columns 3, 4, 5: prior ranks 5, 4, 3 -> all 3 shape positives (img0:3, img2:4, 5) in its top-3
     assert prior["shape_top3"] == 1.0 and best["shape_top3"] == 1.0
-    table = "\n".join(report.table2("synthetic", "tiny", {}, dict(rows, positives_per_test_image=2.0)))
+    from tools.repro.report import Runs
+    from tools.repro.results import write_json
+
+    exp = _experiment(tmp_path, monkeypatch)
+    write_json(os.path.join(exp.out_dir, "baselines.json"), dict(rows, positives_per_test_image=2.0))
+    table = "\n".join(report.table2(exp, Runs(exp)))
     assert "| reference: perfect ranking" in table and "2.0 positive attributes each" in table
 
 

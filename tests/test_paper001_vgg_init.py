@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from fashioncaffe.io.caffemodel import iter_layer_blobs  # noqa: E402
+from fashioncaffe.formats import iter_layer_blobs  # noqa: E402
 from fashioncaffe.proto import caffe_pb2  # noqa: E402
 from tools.paper001 import config, netgen, vgg_init  # noqa: E402
 
@@ -60,12 +60,16 @@ def write_v1_vgg(path, shapes, seed=0):
     return arrays
 
 
+def deploy_text(scale, variant):
+    return str(netgen.deploy_net(config.SCALES[scale], variant, netgen.attribute_count(scale), "t"))
+
+
 def _check_mapping(out, arrays, scale, variant):
     import fashioncaffe as caffe
 
     deploy = os.path.join(os.path.dirname(out), "deploy.prototxt")
     with open(deploy, "w") as f:
-        f.write(str(netgen.deploy_net(config.SCALES[scale], variant, netgen.attribute_count(scale), "t")))
+        f.write(deploy_text(scale, variant))
     net = caffe.Net(deploy, caffe.TEST)
     before = {k: [b.data.copy() for b in v] for k, v in net.params.items()}
     net.copy_from(out)
@@ -86,7 +90,7 @@ def _check_mapping(out, arrays, scale, variant):
 def test_v1_vgg16_maps_onto_fashionnet(tmp_path, variant):
     arrays = write_v1_vgg(str(tmp_path / "vgg.caffemodel"), vgg16_shapes("tiny"))
     assert vgg_init.is_vgg16(str(tmp_path / "vgg.caffemodel"))
-    out = vgg_init.maybe_map_vgg(str(tmp_path / "vgg.caffemodel"), "tiny", variant, str(tmp_path / "run"))
+    out = vgg_init.maybe_map_vgg(str(tmp_path / "vgg.caffemodel"), deploy_text("tiny", variant), str(tmp_path / "run"))
     assert out == str(tmp_path / "run" / "vgg_init.caffemodel")
     mapped = _check_mapping(out, arrays, "tiny", variant)
     assert ("conv5_pose_1" in mapped) == (variant != "global")
@@ -94,40 +98,44 @@ def test_v1_vgg16_maps_onto_fashionnet(tmp_path, variant):
     names = [name for name, _ in iter_layer_blobs(out)]
     assert sorted(names) == sorted(mapped)
     # a FashionNet caffemodel is not mapped again
-    assert vgg_init.maybe_map_vgg(out, "tiny", variant, str(tmp_path / "again")) == out
+    assert vgg_init.maybe_map_vgg(out, deploy_text("tiny", variant), str(tmp_path / "again")) == out
 
 
 def test_vgg16_of_other_widths_is_refused_clearly(tmp_path):
     write_v1_vgg(str(tmp_path / "vgg.caffemodel"), vgg16_shapes("small"))
     msgs = []
     with pytest.raises(SystemExit, match="fit the full scale only"):
-        vgg_init.map_vgg(str(tmp_path / "vgg.caffemodel"), "tiny", "fn", str(tmp_path / "o.caffemodel"),
+        vgg_init.map_vgg(str(tmp_path / "vgg.caffemodel"), deploy_text("tiny", "fn"), str(tmp_path / "o.caffemodel"),
                          log=msgs.append)
     assert any("conv1_1 → conv1_1: shapes differ" in m for m in msgs)
     assert not os.path.exists(tmp_path / "o.caffemodel")
 
 
-def test_train_driver_maps_vgg_weights_per_variant(tmp_path, monkeypatch):
-    """``train --weights vgg.caffemodel`` maps VGG per variant into the variant's run folder and starts
-    training from the mapped file (the stage's ``copy_from`` is the one checked above)."""
-    from tools.paper001 import train
+def test_run_plan_maps_vgg_weights_per_variant(tmp_path, monkeypatch):
+    """``train --weights vgg.caffemodel``: each run's plan maps VGG onto the variant's own deploy net into
+    the run folder and starts its first stage from the mapped file, the later stages from the previous."""
+    from tools.repro.layout import Experiment
+    from tools.repro.training import PREVIOUS
 
     vgg = str(tmp_path / "vgg.caffemodel")
     write_v1_vgg(vgg, vgg16_shapes("tiny"))
     monkeypatch.chdir(tmp_path)
-    started = []
-    monkeypatch.setattr(train, "train_variant", lambda data, scale, seed, v, gpus, w: started.append((v, w)))
-    assert train.main(["--scale", "tiny", "--variants", "fn,global", "--weights", vgg]) == 0
-    assert [v for v, _ in started] == ["fn", "global"]
-    for v, w in started:
-        assert w == os.path.join(train.run_dir("synthetic", "tiny", 1, v), "vgg_init.caffemodel")
-        assert os.path.exists(tmp_path / w)
+    exp = Experiment("001", "tiny", variants="fn,global", weights=vgg)
+    os.makedirs(f"{exp.data_dir}/p001")
+    with open(f"{exp.data_dir}/p001/stats.json", "w") as f:
+        f.write('{"A": %d}' % netgen.attribute_count("tiny"))
+    for v in ("fn", "global"):
+        plan = netgen.run_plan(exp, v, 1)
+        mapped = os.path.join(exp.run_dir(v, 1), "vgg_init.caffemodel")
+        assert plan.stages[0].weights == mapped and os.path.exists(tmp_path / mapped)
+        assert all(s.weights == PREVIOUS for s in plan.stages[1:])
+        assert [s.name for s in plan.stages][0] == ("step2_r1" if v == "global" else "step1_r1")
 
 
 @pytest.mark.slow
 def test_full_scale_takes_every_vgg16_layer(tmp_path):
     """At full scale (input 224) every VGG-16 layer but fc8 fits: 13 convs, 3 pose convs, fc6 ×2, fc7."""
     arrays = write_v1_vgg(str(tmp_path / "vgg.caffemodel"), vgg16_shapes("full"))
-    mapped = vgg_init.map_vgg(str(tmp_path / "vgg.caffemodel"), "full", "fn", str(tmp_path / "o.caffemodel"))
+    mapped = vgg_init.map_vgg(str(tmp_path / "vgg.caffemodel"), deploy_text("full", "fn"), str(tmp_path / "o.caffemodel"))
     assert len(mapped) == 13 + 6 and "fc8" not in mapped.values()
     _check_mapping(str(tmp_path / "o.caffemodel"), arrays, "full", "fn")

@@ -67,7 +67,7 @@ def shop(tmp_path_factory):
 
 
 def test_prepare_writes_aligned_lmdbs_with_parts(shop, tmp_path):
-    from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+    from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     root, prods = shop
     droot = data.prepare(str(root), "tiny", seed=0, root=str(tmp_path), progress=False)

@@ -32,7 +32,7 @@ def _images(n, seed=0):
 
 @pytest.mark.parametrize("variant", ["proposed", "amnet", "classic"])
 def test_engine_and_onnx_sources_agree(tmp_path, variant):
-    from fashioncaffe.io.blobproto import write_binaryproto
+    from fashioncaffe.formats.blobproto import write_binaryproto
     from fashioncaffe.onnx.testing import fill_random
 
     deploy = tmp_path / "deploy.prototxt"

@@ -182,7 +182,7 @@ def test_amnet_sampler_rules_and_tensor_path():
 
 def test_amnet_sampler_layer_tops_gradients_and_blob_vectors():
     rng = np.random.RandomState(0)
-    x = rng.randn(6, 4)
+    x = rng.randn(6, 4).astype(np.float32)   # FBlob stores float32, as BVLC's blobs
     bottoms = BlobVector([FBlob(x), FBlob(AM_LABELS)])
     tops = BlobVector([FBlob(0.0) for _ in range(5)])
     layer = AMNetTripletSampler()
@@ -203,14 +203,14 @@ def test_amnet_sampler_layer_tops_gradients_and_blob_vectors():
         assert target[i, attr[i]] == value[i]
     np.testing.assert_array_equal(tops[2].data, x[pos])
     np.testing.assert_array_equal(tops[3].data, x[neg])
-    wp, wn = rng.randn(6, 4), rng.randn(6, 4)
+    wp, wn = rng.randn(6, 4).astype(np.float32), rng.randn(6, 4).astype(np.float32)
     tops[2].diff[...] = wp
     tops[3].diff[...] = wn
     layer.backward(tops, [True, False], bottoms)
     want = np.zeros((6, 4))
     np.add.at(want, pos, wp)
     np.add.at(want, neg, wn)
-    np.testing.assert_allclose(bottoms[0].diff, want)
+    np.testing.assert_allclose(bottoms[0].diff, want, rtol=1e-6)
     layer2 = AMNetTripletSampler()
     layer2.param_str = layer.param_str
     layer2.setup(bottoms, tops)
@@ -219,4 +219,4 @@ def test_amnet_sampler_layer_tops_gradients_and_blob_vectors():
     np.testing.assert_array_equal(outs[0].numpy(), ind)
     np.testing.assert_array_equal(outs[1].numpy(), target)
     ((outs[2] * torch.tensor(wp)).sum() + (outs[3] * torch.tensor(wn)).sum()).backward()
-    np.testing.assert_allclose(xt.grad.numpy(), want)
+    np.testing.assert_allclose(xt.grad.numpy(), want, rtol=1e-6)

@@ -25,10 +25,10 @@ from layers.part_roi_pooling import PartROIPooling, bin_edges, round_half_away  
 from layers.tensor_impl import part_roi_pooling_t as roi_t  # noqa: E402
 
 
-def make(param, bottoms):
+def make(param, bottoms, dtype=np.float32):
     layer = PartROIPooling()
     layer.param_str = json.dumps(param)
-    top = BlobVector([FBlob(0.0)])
+    top = BlobVector([FBlob(0.0, dtype=dtype)])
     bv = BlobVector(bottoms)
     layer.setup(bv, top)
     layer.reshape(bv, top)
@@ -80,7 +80,7 @@ def test_hand_values_gate_and_pixel_mode():
 def test_whole_map_is_alexnet_pool5():
     rng = np.random.RandomState(0)
     for size, pooled in ((13, 6), (7, 3)):
-        x = rng.randn(2, 3, size, size)
+        x = rng.randn(2, 3, size, size).astype(np.float32)
         bottoms = [FBlob(x), FBlob(rng.rand(2, 4)), FBlob(np.zeros((2, 1)))]
         layer, top = make({"pooled_size": pooled}, bottoms)
         want = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2).numpy()
@@ -128,8 +128,9 @@ def test_fd_gradients_and_tensor_path(param):
     x, boxes, gate = roi_case(seed=sum(map(ord, json.dumps(param))) % 97)
     if param.get("coords") == "pixels":
         boxes = boxes * 24
-    bottoms = [FBlob(x), FBlob(boxes), FBlob(gate)]
-    layer, top = make(param, bottoms)
+    # float64 blobs (the FD opt-in): finite differences need more than float32's digits
+    bottoms = [FBlob(x, dtype=np.float64), FBlob(boxes, dtype=np.float64), FBlob(gate, dtype=np.float64)]
+    layer, top = make(param, bottoms, dtype=np.float64)
     out = run(layer, bottoms, top)
     wts = np.random.RandomState(1).randn(*out.shape)
     top[0].diff[...] = wts

@@ -1,5 +1,7 @@
-"""Training never loses work: a run killed mid-way and resumed with ``--snapshot`` ends with the same
-weights as a run that was never interrupted; snapshot files are complete whenever they exist."""
+"""Training never loses work: a run killed (kill -9) mid-way and resumed with ``--snapshot`` ends with the
+same weights, bit for bit, as a run that was never interrupted -- with a Data layer (random crop and
+mirror), Dropout and a random DummyData filler drawing random numbers on the way; snapshot files are
+complete whenever they exist.  (All six solvers: tests/test_reliability_resume.py.)"""
 import os
 import signal
 import subprocess
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 import fashioncaffe as caffe
-from fashioncaffe.io.lmdb_datum import DatumWriter, array_to_datum, make_key
+from fashioncaffe.formats.lmdb_datum import DatumWriter, array_to_datum, make_key
 
 NET = """
 name: "resume"
@@ -22,9 +24,13 @@ layer { name: "slow" type: "Python" bottom: "data" top: "slowed"
 layer { name: "conv" type: "Convolution" bottom: "slowed" top: "conv"
   convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } } }
 layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "drop" type: "Dropout" bottom: "conv" top: "conv" dropout_param { dropout_ratio: 0.3 } }
 layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
   inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.05 } } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+layer { name: "noise" type: "DummyData" top: "noise"
+  dummy_data_param { shape { dim: 4 dim: 3 } data_filler { type: "gaussian" std: 0.5 } } }
+layer { name: "noisy" type: "Eltwise" bottom: "ip" bottom: "noise" top: "noisy" }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "noisy" bottom: "label" top: "loss" }
 """
 
 SOLVER = """
@@ -120,7 +126,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
 
     deploy = NET.split('layer { name: "slow"')[0]
     deploy = deploy.replace(deploy[deploy.index('layer { name: "data"'):], "")
-    deploy += ('layer { name: "data" type: "Input" top: "slowed" input_param { shape { dim: 1 dim: 3 dim: 12 dim: 12 } } }\n'
+    deploy += ('layer { name: "data" type: "Input" top: "slowed" input_param { shape { dim: 4 dim: 3 dim: 12 dim: 12 } } }\n'
                + NET[NET.index('layer { name: "conv"'):NET.index('layer { name: "loss"')])
     with open(os.path.join(str(tmp_path), "deploy_check.prototxt"), "w") as f:
         f.write(deploy)

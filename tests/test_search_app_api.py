@@ -46,13 +46,15 @@ def test_page_shows_the_measured_model_card(app, search_app_model):
     ev = json.load(open(os.path.join(search_app_model.run_dir, "evaluation_results.json")))
     pred = np.load(os.path.join(search_app_model.run_dir, "evaluation_predictions.npz"))
     for proto, acc in card["accuracy"].items():
-        assert acc["tasks"] == ev[proto]["tasks"] == len(pred[f"{proto}_first_hit"])
+        task = {"ranked": pred[f"{proto}_ranked"], "labels": pred[f"{proto}_labels"],
+                "gallery_labels": pred["gallery_labels"]}
+        assert acc["tasks"] == ev[proto]["tasks"] == len(task["ranked"])
         if not acc["tasks"]:
             assert acc["top20"] is None
             continue
         # the card's number is the evaluation's, and the evaluation's is recomputed from its predictions
         assert acc["top20"] == ev[proto]["top20"] and f"<b>{acc['top20']:.3f}</b>" in html
-        assert metrics.topk_accuracy(pred[f"{proto}_first_hit"])[19] == pytest.approx(ev[proto]["top20"])
+        assert metrics.topk_accuracy(metrics.first_hits(task))[19] == pytest.approx(ev[proto]["top20"])
     assert card["accuracy"]["direct"]["tasks"] > 0 and "not the paper's" in html
     assert app.test_client().get("/api/model").get_json() == card
 

@@ -42,13 +42,18 @@ def _df(path):
     return int(lines[0]), lines[1].split(), [line.split() for line in lines[2:]]
 
 
-def test_deterministic_across_workers(mini, tmp_path):
+def _generate_mini(out, workers=1):
+    """The ``mini`` fixture's wardrobe (seed 3, SMALL_ITEMS items) generated again into ``out``."""
     old = SIZES["tiny"]["items"]
     SIZES["tiny"]["items"] = SMALL_ITEMS
     try:
-        res = generate(str(tmp_path / "b"), size="tiny", seed=3, workers=2, progress=False)
+        return generate(str(out), size="tiny", seed=3, workers=workers, progress=False)
     finally:
         SIZES["tiny"]["items"] = old
+
+
+def test_deterministic_across_workers(mini, tmp_path):
+    res = _generate_mini(tmp_path / "b", workers=2)
     assert _digest(mini["root"]) == _digest(res["root"])
 
 
@@ -130,21 +135,68 @@ def test_inshop_and_c2s(mini):
     assert {r[2] for r in b} == {"1", "2"}
 
 
-def test_jd_styles(mini):
-    d = mini["jd"]
-    with open(f"{d}/train.txt") as f:
+def _jd_rows(path):
+    with open(path) as f:
         rows = [line.strip().split(",") for line in f]
     assert all(len(r) == 2 + 13 for r in rows)
-    lab = np.array([[int(v) for v in r[2:]] for r in rows])
-    assert set(np.unique(lab)) <= {0, 1}
-    assert (lab.sum(1) >= 1).all() and (lab.sum(1) <= 5).all()
-    assert (lab[:, 3:7].sum(1) <= 1).all()  # Japanese/Korean/Western/British never together
+    return rows, np.array([[int(v) for v in r[2:]] for r in rows])
+
+
+def test_jd_styles(mini):
+    d = mini["jd"]
+    rows, lab = _jd_rows(f"{d}/train.txt")
+    test_rows, test_lab = _jd_rows(f"{d}/test.txt")
+    assert len(test_rows) > 0 and not {r[0] for r in rows} & {r[0] for r in test_rows}
+    both = np.concatenate([lab, test_lab])
+    assert set(np.unique(both)) <= {0, 1}
+    assert (both.sum(1) >= 1).all() and (both.sum(1) <= 5).all()
+    assert (both[:, 3:7].sum(1) <= 1).all()  # Japanese/Korean/Western/British never together
     ol, lady = STYLES.index("Office lady"), STYLES.index("Lady")
-    assert lab[lab[:, ol] == 1, lady].mean() > 0.9
+    assert lab[lab[:, ol] == 1, lady].mean() > 0.95
     assert os.path.isfile(os.path.join(d, rows[0][1][len("file:"):]))
     with open(f"{d}/folds.txt") as f:
         folds = [line.strip().split(",") for line in f]
     assert len(folds) == len(rows) and {int(x[0]) for x in folds} == set(range(5))
+    fold = np.array([int(x[0]) for x in folds])
+    import json
+    with open(os.path.join(mini["root"], "_truth", "items.jsonl")) as f:
+        items = np.array([json.loads(line)["jd_styles"] for line in f])
+    for k in range(13):  # stratified: a style of >= 2 items has positives in training and validation
+        if items[:, k].sum() >= 2:
+            assert lab[fold == 0, k].sum() >= 1 and lab[fold != 0, k].sum() >= 1, STYLES[k]
+
+
+def test_jd_styles_follow_the_paper_statistics():
+    """The JD draw, calibrated on the plan (no rendering), hits paper 003's imbalance and co-occurrence."""
+    from data_prep.jd_style import conditional_probability
+    from data_prep.wardrobe.plan import make_items
+    from data_prep.wardrobe.styles import JD_TARGET, sample_jd_styles
+
+    items = make_items(np.random.default_rng(11), 4000)
+    rng = np.random.default_rng(5)
+    lab = np.stack([sample_jd_styles(rng, x["attrs"]) for x in items])
+    freq = lab.mean(0)
+    for k, s in enumerate(STYLES):
+        assert abs(freq[k] - JD_TARGET[s]) <= 0.2 * JD_TARGET[s] + 0.005, (s, freq[k])
+    frequent = [STYLES.index(s) for s in ("Office lady", "Korean", "Western", "Lady")]
+    assert freq[frequent].min() > np.delete(freq, frequent).max()  # the paper's classes 3, 5, 6, 9
+    c = conditional_probability(lab)
+    assert c[STYLES.index("Lady"), STYLES.index("Office lady")] > 0.97
+    assert c[STYLES.index("Casual"), STYLES.index("Sports")] > 0.85
+    assert c[STYLES.index("Korean"), STYLES.index("Japanese")] == 0
+    assert (lab.sum(1) >= 1).all() and (lab.sum(1) <= 5).all()
+
+
+def test_jd_draw_leaves_other_datasets_unchanged(mini, tmp_path, monkeypatch):
+    """The JD labels have their own RNG stream: recalibrating them changes JD/ only, never the files
+    papers 000 / 001 / 004 read."""
+    from data_prep.wardrobe import styles
+
+    monkeypatch.setattr(styles, "JD_OFFSET", {k: v + 1.0 for k, v in styles.JD_OFFSET.items()})
+    res = _generate_mini(tmp_path / "c")
+    for d in ("DeepFashion", "eClothing", "Shopping100k"):
+        assert _digest(os.path.join(mini["root"], d)) == _digest(os.path.join(res["root"], d)), d
+    assert _digest(mini["jd"]) != _digest(res["jd"])
 
 
 def test_shopping_csv(mini):
@@ -317,3 +369,22 @@ def test_shopping_stream_leaves_the_plan_rng_where_it_was():
         L.noisy_shopping(a, t, old_vals, 0.1, 0.05)
     repeat_legacy_draws(b, items, 0.1, 0.05)
     assert a.bit_generator.state == b.bit_generator.state
+
+
+def test_painting_a_washed_garment_leaves_the_memoised_texture_alone():
+    """A shot must not depend on which shots its worker rendered before (worker-count independence)."""
+    from data_prep.wardrobe.plan import make_items
+    from data_prep.wardrobe.render import paint_garment, texture_for
+    from data_prep.wardrobe.templates import garment_geometry
+
+    items = [x["attrs"] for x in make_items(np.random.default_rng(0), 400)]
+    washed = [it for it in items if it["craft"] == "washed" and it["type"] == 2]
+    assert washed, "no washed lower-body item among 400: the test needs one"
+    it, R, seed = washed[0], 128, 12345
+    before = texture_for(it, R, seed).copy()
+    for leg in (1.0, 9.0):           # two poses: the patches land in different places
+        canvas = np.zeros((R, R, 3), np.uint8)
+        paint_garment(canvas, it, garment_geometry(it, dict(arm=10.0, leg=leg, sx=1.0)), R, seed,
+                      np.random.default_rng(1), "front")
+        assert canvas.any()
+        np.testing.assert_array_equal(texture_for(it, R, seed), before)

@@ -16,7 +16,12 @@ photos), then reports, in the same run:
     S ms on an idle core, --step-threads to change), showing whether the workers hide the data time:
     total ≈ max(step, data) when they do, step + data when they do not,
   * the machine's load average (os.getloadavg) before and after every row: on a small shared box
-    other processes compete for the cores, and the numbers must be read with that in mind.
+    other processes compete for the cores, and the numbers must be read with that in mind,
+  * with --compare, the same batches through torch's DataLoader (pinned memory, persistent workers,
+    the same BatchMaker: same decode, same per-batch seeds) beside the engine's shared-memory ring
+    for each worker count, after checking that both give identical batches, and with --device cuda
+    the JPEG decode on the GPU (torchvision.io.decode_jpeg, nvJPEG) followed by the same crop /
+    mirror / mean on the device (:class:`GpuDecodeBatches`).
 """
 import argparse
 import os
@@ -33,7 +38,7 @@ import numpy as np  # noqa: E402
 def make_db(path, n, size=256, seed=0):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumWriter, encoded_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, encoded_datum, make_key
 
     rng = np.random.default_rng(seed)
     with DatumWriter(path, overwrite=True) as w:
@@ -46,7 +51,7 @@ def make_db(path, n, size=256, seed=0):
 
 
 def raw_read_rate(path):
-    from fashioncaffe.io.lmdb_datum import DatumReader, parse_datum
+    from fashioncaffe.formats.lmdb_datum import DatumReader, parse_datum
 
     r = DatumReader(path)
     t = time.perf_counter()
@@ -62,7 +67,7 @@ def raw_read_rate(path):
 def decode_rate(path, limit=500):
     import cv2
 
-    from fashioncaffe.io.lmdb_datum import DatumReader, decode_image
+    from fashioncaffe.formats.lmdb_datum import DatumReader, decode_image
 
     cv2.setNumThreads(1)
     r = DatumReader(path)
@@ -74,14 +79,12 @@ def decode_rate(path, limit=500):
 
 
 def _make_prefetcher(path, workers, batch, crop, device):
-    from fashioncaffe.data.prefetch import BatchMaker, Prefetcher
-    from fashioncaffe.data.sources import LMDBSource, ReadPlan
-    from fashioncaffe.data.transform import DeviceTransform, TransformSpec
+    from fashioncaffe.data_pipeline.prefetch import Prefetcher
+    from fashioncaffe.data_pipeline.transform import DeviceTransform
 
-    spec = TransformSpec(crop_size=crop, mirror=True, mean_values=[104, 117, 123], scale=1.0, phase=0)
-    src = LMDBSource(path)
-    plan = ReadPlan(len(src), batch, seed=1)
-    maker = BatchMaker(src, plan, spec, seed=1, stream=0, rank=0, what="bench")
+    from tools.benchmark_data_loaders import make_batch_maker
+
+    maker, spec = make_batch_maker(path, batch, crop)
     pf = Prefetcher(maker, workers, prefetch=max(4, 2 * workers), pin_memory=device is not None and
                     device.startswith("cuda"))
     dev = DeviceTransform(spec, device) if device else None
@@ -204,6 +207,8 @@ def main(argv=None):
     ap.add_argument("--step-threads", type=int, default=1, help="threads of the dummy training step")
     ap.add_argument("--device", default=None, help="also run the device half of the transform (cpu, cuda)")
     ap.add_argument("--db", default=None, help="benchmark this LMDB instead of a generated one")
+    ap.add_argument("--compare", action="store_true", help="also torch's DataLoader per worker count, and "
+                                                          "GPU decoding with --device cuda")
     a = ap.parse_args(argv)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if a.workers:
@@ -230,7 +235,7 @@ def main(argv=None):
         print(f"CPUs: {cpus}   batch {a.batch}   crop {a.crop} + mirror (TRAIN)   device: {a.device or 'none'}")
         print(f"raw LMDB read (cursor + Datum parse):  {rr:10.0f} images/s   (avg {avg / 1024:.1f} kB/value)")
         print(f"single-thread JPEG decode:             {dr:10.0f} images/s")
-        from fashioncaffe.io.lmdb_datum import DatumReader
+        from fashioncaffe.formats.lmdb_datum import DatumReader
 
         n = len(DatumReader(path))
         batches = a.batches or max(4, 2 * n // a.batch)
@@ -246,6 +251,21 @@ def main(argv=None):
             per = f"{r / w:11.0f}" if w else f"{'(in-proc)':>11}"
             print(f"{w:8d} {r:10.0f} {per} {r / dr:18.2f}x {mc:6.0f} us {wc:8.0f} us   {before} -> {_load()}",
                   flush=True)
+        if a.compare:
+            from tools.benchmark_data_loaders import (dataloader_rate, decode_difference, gpu_decode_rate,
+                                                      same_batches, torchvision_decoder)
+
+            print(f"\nthe ring vs torch's DataLoader (same batches: {same_batches(path, max(1, counts[-1]), a.batch, a.crop)})")
+            print(f"{'workers':>8} {'ring img/s':>11} {'DataLoader img/s':>17} {'ring/DataLoader':>16}")
+            for w in counts:
+                dl = dataloader_rate(path, w, a.batch, a.crop, batches, a.device)
+                print(f"{w:8d} {rates[w]:11.0f} {dl:17.0f} {rates[w] / dl:16.2f}", flush=True)
+            if a.device and a.device.startswith("cuda"):
+                dec = torchvision_decoder(a.device)
+                r = gpu_decode_rate(path, a.batch, a.crop, batches, a.device, dec)
+                mean, peak = decode_difference(path, a.batch, a.crop, a.device, dec)
+                print(f"GPU decode (torchvision / nvJPEG): {r:.0f} images/s; vs OpenCV: mean |diff| {mean:.3f}, "
+                      f"max {peak:.0f} levels")
         if a.step_ms > 0:
             step = DummyStep(a.step_ms, a.step_threads)
             sb = max(4, batches // 2)

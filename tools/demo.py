@@ -4,8 +4,9 @@
     tiny) → mAP@50 per group → table + training-curve plot → ONNX export → onnxruntime predictions
 
 Every stage reuses the project's own entry points (data_prep.wardrobe, data_prep.eclothing through
-tools.paper000, `fashioncaffe train`, `fashioncaffe export`, fashioncaffe.infer), so the demo shows
-exactly what a user would run by hand.  Outputs go to ``--out`` (default runs/demo); a stage whose
+tools.paper000's data adapter, the reproduction framework's training (`fashioncaffe train`) and
+evaluation (predictions.npz, results.json) of tools/repro, `fashioncaffe export`, fashioncaffe.infer),
+so the demo shows exactly what `python -m tools.paper000 all` and a user by hand would run.  Outputs go to ``--out`` (default runs/demo); a stage whose
 output exists is not repeated unless ``--force`` is given.
 """
 from __future__ import annotations
@@ -36,46 +37,46 @@ def main(argv=None):
     ap.add_argument("--images", type=int, default=6, help="how many test images to predict with onnxruntime")
     ap.add_argument("--force", action="store_true")
     a = ap.parse_args(argv)
-    os.environ.setdefault("PYTHONPATH", os.getcwd())
     t_start = time.time()
     os.makedirs(a.out, exist_ok=True)
 
-    from tools.paper000 import config, report, run as p000
+    from tools.paper000 import data as pdata
+    from tools.repro import evaluation, report, training
+    from tools.repro.layout import Experiment, python_env
 
-    variant, dataset = "multiweight", "all"
+    variant = "all_multiweight"
+    exp = Experiment("000", a.scale, seeds=[a.seed], variants=[variant], force=a.force)
 
     stage("1-2", "generate the synthetic wardrobe, then convert it to Caffe LMDBs")
-    p000.prepare_data(a.scale, "synthetic")
-    ddir = config.dataset_dir("synthetic", a.scale, dataset)
-    wardrobe = p000.wardrobe_dir(config.SCALES[a.scale].get("data_scale", a.scale))
+    pdata.prepare(Experiment("000", a.scale, variants=[variant]))  # --force retrains, it does not reconvert
+    ddir = pdata.dataset_dir(exp, "all")
+    wardrobe = exp.wardrobe()
     print(f"  wardrobe: {wardrobe} (contact sheet: {os.path.join(wardrobe, 'contact_sheet.png')})")
     print(f"  LMDBs:    {ddir}")
 
     stage(3, "train paper 000's multi-weight AlexNet (fashioncaffe train, Caffe-format log)")
-    res = p000.run_one(a.scale, "synthetic", dataset, variant, a.seed, [], force=a.force)
-    rdir = config.run_dir("synthetic", a.scale, dataset, variant, a.seed)
+    rec = training.train_run(exp, variant, a.seed)
+    rdir = exp.run_dir(variant, a.seed)
+    trained = rec["stages"][-1]
     curve = os.path.join(a.out, "training_curve.png")
-    subprocess.run([PY, "-m", "tools.plot_training", os.path.join(rdir, "train.log"), curve], check=True)
-    print(f"  {res['iters']} iterations of batch {res['batch']} in {res['seconds_train']:.0f}s; "
-          f"final loss {res.get('final_loss')}; curve: {curve}")
+    subprocess.run([PY, "-m", "tools.plot_training", trained["log"], curve], check=True, env=python_env())
+    print(f"  {trained['iterations']} iterations of batch {exp.cfg['batch']} in {trained['seconds'] or 0:.0f}s; "
+          f"final loss {trained['final_loss']}; curve: {curve}")
 
     stage(4, "evaluate mAP@50 per attribute group (eq. 10) and write the table")
-    chance = p000.chance_map(ddir)
-    text = report.table("table2", {variant: [res]}, scale=a.scale, data="synthetic", seeds=[a.seed],
-                        rep="fc7", chance=chance)
+    evaluation.evaluate_run(exp, variant, a.seed)
     table_path = os.path.join(a.out, "table.md")
-    with open(table_path, "w") as f:
-        f.write(text)
-    print(text)
+    shutil.copyfile(report.write_report(exp, ["table2"])[0], table_path)
 
     stage(5, "export the trained net to ONNX")
     onnx_path = os.path.join(a.out, "model.onnx")
     meta = os.path.join(os.path.realpath(os.path.join(ddir, "train_images_lmdb")), os.pardir, "meta.json")
-    cmd = [PY, "-m", "fashioncaffe", "export", "--from-train-val", "--model", res["net"], "--weights",
-           res["weights"], "-o", onnx_path]
+    net_path, weights = os.path.join(rdir, "train_val.prototxt"), trained["weights"]
+    cmd = [PY, "-m", "fashioncaffe", "export", "--from-train-val", "--model", net_path, "--weights", weights,
+           "-o", onnx_path]
     if os.path.isfile(meta):
         cmd += ["--labels", meta]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=python_env())
     print(f"  {onnx_path} ({os.path.getsize(onnx_path) / 1e6:.1f} MB)")
 
     stage(6, "predict test images with onnxruntime")
@@ -88,11 +89,11 @@ def main(argv=None):
         shutil.copyfile(p, dst)
         local.append(dst)
     r = subprocess.run([PY, "-m", "fashioncaffe", "infer", "--onnx", onnx_path, *local, "--top-k", "2"],
-                       check=False)
+                       check=False, env=python_env())
     from fashioncaffe import logging_caffe
 
     logging_caffe.set_min_level(1)  # the weight copy's per-layer INFO lines would bury the result
-    agreement = _check_against_engine(onnx_path, res, local)
+    agreement = _check_against_engine(onnx_path, net_path, weights, local)
     print(f"  onnxruntime vs the engine on these images: max relative difference {agreement:.2e}")
 
     print("\n\033[1mOutputs\033[0m")
@@ -120,7 +121,7 @@ def _test_images(wardrobe, n):
     return picks
 
 
-def _check_against_engine(onnx_path, res, images):
+def _check_against_engine(onnx_path, net_path, weights, images):
     """Run the same preprocessed images through the engine's deploy net; the largest relative gap."""
     from fashioncaffe.infer import Predictor
     from fashioncaffe.onnx.api import build_net
@@ -128,7 +129,7 @@ def _check_against_engine(onnx_path, res, images):
     pred = Predictor(onnx_path, provider="cpu")
     batch = np.stack([pred.preprocess(pred.load_image(p))[0] for p in images])
     outs = pred.run(batch)
-    net, _, _, _ = build_net(res["net"], res["weights"], from_train_val=True)
+    net, _, _, _ = build_net(net_path, weights, from_train_val=True)
     name = net.inputs[0]
     net.blobs[name].reshape(*batch.shape)
     net.reshape()

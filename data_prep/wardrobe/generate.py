@@ -13,6 +13,7 @@ from .catalog import (ATTR_TYPE_NAMES, BASE_ATTRS, CAT_NAMES, CAT_TYPE, CATEGORI
                       GROUP_PROP, KEYWORDS, N_ATTRS, PARENTS5, PARENTS10, STYLES)
 from .plan import POSE_NAMES, SIZES, make_items, make_shots, render_spec, split_items
 from .render import render_shot
+from .styles import jd_partition, sample_jd_styles
 from .writers import (attr_values, landmark_cols, landmark_header, write_df_list, write_lines,
                       fmt3)
 
@@ -20,6 +21,9 @@ ADJ = {"stripe": "Striped", "dot": "Dotted", "plaid": "Plaid", "floral": "Floral
        "graphic": "Graphic", "animal": "Leopard"}
 C2S_TOP = {1: "TOPS", 2: "TROUSERS", 3: "DRESSES"}
 DEFAULT_RATES = dict(wrong_label_rate=0.05, missing_rate=0.1)
+# The JD labels and the JD split come from their own RNG stream, seeded (seed, JD_STREAM): drawing or
+# recalibrating them never moves the plan RNG, so every other dataset's files stay byte-identical.
+JD_STREAM = 3
 
 
 def _folder(it):
@@ -80,7 +84,11 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     c2s_split = split_items(rng, n_items, [50, 25, 25], ["train", "val", "test"])
     ecl_split = split_items(rng, n_items, [73, 27], ["train", "test"])
     shp_split = split_items(rng, n_items, [80, 20], ["train", "test"])
-    jd_fold = rng.permutation(n_items) % 5
+    rng.permutation(n_items)  # the JD folds of old, still drawn: the plan RNG's later draws keep their values
+    jd_rng = np.random.default_rng([seed, JD_STREAM])
+    for x in items:
+        x["jd_styles"] = sample_jd_styles(jd_rng, x["attrs"])
+    jd_fold = jd_partition(jd_rng, np.stack([x["jd_styles"] for x in items]))
 
     # ---------------------------------------------------------------- paths per shot
     paths = {s["index"]: [] for s in shots}
@@ -269,13 +277,18 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
                 [str(len(cs_cons))] + [f"id_{i + 1:08d}" for i in sorted(cs_cons)])
 
     # ---------------------------------------------------------------- JD styles
-    jd_lines, fold_lines = [], []
+    jd_lines, fold_lines, test_lines = [], [], []
     for k, jid in jd_rows:
-        lab = items[shot_of[k]["item"]]["styles"]
-        jd_lines.append(f"{jid},file:images/{jid}.jpg," + ",".join(str(int(v)) for v in lab))
-        fold_lines.append(f"{int(jd_fold[shot_of[k]['item']])},images/{jid}.jpg")
+        i = shot_of[k]["item"]
+        row = f"{jid},file:images/{jid}.jpg," + ",".join(str(int(v)) for v in items[i]["jd_styles"])
+        if jd_fold[i] < 0:
+            test_lines.append(row)
+            continue
+        jd_lines.append(row)
+        fold_lines.append(f"{int(jd_fold[i])},images/{jid}.jpg")
     write_lines(f"{out}/JD/train.txt", jd_lines)
     write_lines(f"{out}/JD/folds.txt", fold_lines)
+    write_lines(f"{out}/JD/test.txt", test_lines)
     write_lines(f"{out}/JD/styles.txt", [f"{i + 1},{s}" for i, s in enumerate(STYLES)])
 
     # ---------------------------------------------------------------- e-Clothing
@@ -305,7 +318,9 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
     with open(f"{t}/items.jsonl", "w") as f:
         for x in items:
             f.write(json.dumps({"id": x["id"], "attrs": x["attrs"], "companion": x["companion"],
-                                "styles": [int(v) for v in x["styles"]]}, sort_keys=True) + "\n")
+                                "styles": [int(v) for v in x["styles"]],
+                                "jd_styles": [int(v) for v in x["jd_styles"]],
+                                "jd_fold": int(jd_fold[x["id"]])}, sort_keys=True) + "\n")
     with open(f"{t}/shots.jsonl", "w") as f:
         for s in shots:
             f.write(json.dumps(dict(s, paths=paths[s["index"]], landmarks=results[s["index"]][0],
@@ -317,7 +332,8 @@ def generate(out_dir, size="tiny", seed=0, wrong_label_rate=0.05, missing_rate=0
         "DeepFashion/Consumer-to-shop": sum(len(v) for v in cs_cons.values()) +
         sum(len(cs_shop[i]) for i in cs_cons),
         "DeepFashion/Consumer-to-shop pairs": len(pair_rows),
-        "JD": len(jd_rows), "eClothing": len(ecl_rows), "Shopping100k": len(shp_rows_all),
+        "JD": len(jd_lines), "JD test": len(test_lines), "eClothing": len(ecl_rows),
+        "Shopping100k": len(shp_rows_all),
         "unique images": len(specs), "items": n_items,
     }
     sheet = contact_sheet(out, items, shots, results, paths, S)

@@ -190,6 +190,9 @@ def paint_garment(canvas, it, geo, R, seed, rng, view):
         _fill(canvas, mask, shp, R, None)
     tex = texture_for(it, R, seed)
     if it["craft"] == "washed":
+        # the faded patches follow this shot's legs: draw them on a copy, never on the memoised
+        # texture (another shot of the item -- in this worker or not -- must not see them)
+        tex = tex.copy()
         lv = geo["levels"]
         for x in lv.get("leg_x", (0.45, 0.55)):
             cv2.ellipse(tex, (int(x * R), int(0.62 * R)), (int(0.03 * R), int(0.07 * R)), 0, 0,

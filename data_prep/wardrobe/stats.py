@@ -7,7 +7,9 @@ import sys
 
 import numpy as np
 
-from .catalog import GROUPS, STYLES
+from ..jd_style import conditional_probability
+from .catalog import EXCLUSIVE_STYLES, GROUPS, STYLES
+from .styles import JD_TARGET
 
 
 def read_eclothing(root):
@@ -34,13 +36,53 @@ def group_proportions(root):
     return {g: cnt[g] / mx for g, _ in GROUPS}, cnt, len(rows)
 
 
-def read_jd(root):
+def read_jd(root, name="train.txt"):
+    """(N, 13) 0/1 style labels of JD/<name> (an empty array when the file is absent)."""
+    path = os.path.join(root, "JD", name)
     lab = []
-    with open(os.path.join(root, "JD", "train.txt")) as f:
-        for line in f:
-            p = line.strip().split(",")
-            lab.append([int(v) for v in p[2:]])
-    return np.array(lab, np.int64)
+    if os.path.isfile(path):
+        with open(path) as f:
+            for line in f:
+                p = line.strip().split(",")
+                if len(p) == 2 + len(STYLES):
+                    lab.append([int(v) for v in p[2:]])
+    return np.array(lab, np.int64).reshape(-1, len(STYLES))
+
+
+def jd_report(root):
+    """Lines describing the JD style labels: frequencies beside paper 003's, the co-occurrences it
+    names (Fig. 2), the regional exclusivity, styles per image, and P(A|B) in full."""
+    lab, test = read_jd(root), read_jd(root, "test.txt")
+    out = [f"JD styles: train.txt {len(lab)} images (train + validation folds), test.txt {len(test)} "
+           "images -- share of images per style (Table I order)",
+           f"{'#':>2} {'style':<13}{'train.txt':>16}{'test.txt':>10}{'target':>9}"]
+    fr = lab.mean(0) if len(lab) else np.zeros(len(STYLES))
+    ft = test.mean(0) if len(test) else np.full(len(STYLES), np.nan)
+    for i, s in enumerate(STYLES):
+        out.append(f"{i + 1:>2} {s:<13}{fr[i] * 100:7.2f} % ({int(lab[:, i].sum()):>5}){ft[i] * 100:8.2f} %"
+                   f"{JD_TARGET[s] * 100:7.2f} %")
+    out.append("target: our reading of paper 003 (Sports 104 / 54,908 = 0.19 %; classes 3, 5, 6, 9 frequent)")
+    c = conditional_probability(lab)
+
+    def cond(a, b):
+        return c[STYLES.index(a), STYLES.index(b)]
+
+    out.append(f"P(Casual|Sports) = {cond('Casual', 'Sports'):.2f} (paper 0.95)   "
+               f"P(Lady|Office lady) = {cond('Lady', 'Office lady'):.2f} (paper 0.99)   "
+               f"P(Girl|Japanese) = {cond('Girl', 'Japanese'):.2f}")
+    reg = [STYLES.index(s) for s in EXCLUSIVE_STYLES]
+    pairs = int((lab[:, reg].sum(1) > 1).sum()) if len(lab) else 0
+    jk = int((lab[:, STYLES.index("Japanese")] & lab[:, STYLES.index("Korean")]).sum()) if len(lab) else 0
+    n = lab.sum(1) if len(lab) else np.zeros(1, np.int64)
+    out.append(f"images with Japanese and Korean: {jk}; with >1 of {'/'.join(EXCLUSIVE_STYLES)}: {pairs} "
+               "(paper: never together)")
+    out.append(f"styles per image: min {n.min()} max {n.max()} mean {n.mean():.2f} (paper: 1 to 5); "
+               "histogram " + " ".join(f"{k}:{int((n == k).sum())}" for k in range(0, 7) if (n == k).any()))
+    out.append("P(A|B) (row A, column B; eq. 1):")
+    out.append("      " + "".join(f"{b + 1:>6}" for b in range(len(STYLES))))
+    for a in range(len(STYLES)):
+        out.append(f"{a + 1:>4}  " + "".join("     -" if np.isnan(v) else f"{v:6.2f}" for v in c[a]))
+    return out
 
 
 def main(argv=None):
@@ -54,23 +96,8 @@ def main(argv=None):
     print(f"{'group':<20}{'images':>8}{'measured':>10}{'paper':>9}")
     for g, p in GROUPS:
         print(f"{g:<20}{cnt[g]:>8}{prop[g]:>10.4f}{p:>9.4f}")
-    lab = read_jd(root)
-    fr = lab.mean(0)
-    print(f"\nJD styles ({len(lab)} images) -- frequency (Table I order)")
-    for s, f in zip(STYLES, fr):
-        print(f"{s:<14}{f * 100:7.2f} %  ({int(round(f * len(lab)))})")
-
-    def cond(a, b):
-        ia, ib = STYLES.index(a), STYLES.index(b)
-        nb = lab[:, ib].sum()
-        return lab[:, ia][lab[:, ib] == 1].mean() if nb else float("nan")
-
-    print(f"P(Casual|Sports)={cond('Casual', 'Sports'):.2f}  "
-          f"P(Lady|Office lady)={cond('Lady', 'Office lady'):.2f}  "
-          f"P(Girl|Japanese)={cond('Girl', 'Japanese'):.2f}")
-    reg = lab[:, 3:7].sum(1)
-    print(f"images with >1 of Japanese/Korean/Western/British: {(reg > 1).sum()}; styles per image "
-          f"min {lab.sum(1).min()} max {lab.sum(1).max()} mean {lab.sum(1).mean():.2f}")
+    print()
+    print("\n".join(jd_report(root)))
     d = os.path.join(root, "DeepFashion", "Category_and_Attribute", "Anno")
     with open(os.path.join(d, "list_category_cloth.txt")) as f:
         names = [line.split()[0] for line in f.read().splitlines()[2:]]

@@ -16,14 +16,19 @@ Conventions every layer follows:
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 
 import torch
 
-from ..blob import Blob
+from ..blob import Blob, BlobVec
 from ..errors import fail
 
 TRAIN, TEST = 0, 1
+
+#: C's <cfloat> limits as Caffe uses them (MAX pooling starts from −FLT_MAX, logs clip at FLT_MIN)
+FLT_MAX = 3.4028234663852886e38
+FLT_MIN = 1.1754943508222875e-38
 
 _REGISTRY: dict[str, type] = {}
 
@@ -65,15 +70,21 @@ class Layer:
     num_tops = (0, None)
     #: Input-like layers: the net feeds their tops from the blobs users fill (no forward call)
     feeds_from_blob = False
+    #: set by the Net: this layer is in-place and its bottom has no other consumer
+    inplace_allowed = False
     #: set by the Net in solver mode when this in-place layer may overwrite its bottom's memory
     inplace = False
+    #: set by a solver on a GPU: bad input a layer finds on the device (a label out of range) is
+    #: kept there and reported by :meth:`take_deferred_error` at the solver's next check, instead
+    #: of a host synchronisation in every forward
+    defer_checks = False
 
     def __init__(self, param, phase: int, device):
         self.param = param
         self.name = param.name
         self.phase = phase
         self.device = torch.device(device)
-        self.blobs: list[Blob] = []
+        self.blobs: BlobVec = BlobVec(name=param.name, device=self.device)
 
     # -- hooks ------------------------------------------------------------------------------------
     def setup(self, bottom_shapes: list[tuple]) -> None:
@@ -82,25 +93,56 @@ class Layer:
     def reshape(self, bottom_shapes: list[tuple]) -> list[tuple]:
         """Top shapes for these bottom shapes; default: run forward on meta tensors."""
         metas = [torch.empty(s, dtype=torch.float32, device="meta") for s in bottom_shapes]
-        saved = [b._data._tensor for b in self.blobs]
-        try:
+        with contextlib.ExitStack() as stack:
             for b in self.blobs:
-                b._data._tensor = torch.empty(b.shape, dtype=torch.float32, device="meta")
+                stack.enter_context(b.substituted(torch.empty(b.shape, dtype=torch.float32, device="meta")))
             with torch.no_grad():
                 tops = self.forward(metas)
-        finally:
-            for b, t in zip(self.blobs, saved):
-                b._data._tensor = t
         return [tuple(t.shape) for t in tops]
 
     def forward(self, bottoms: list[torch.Tensor]) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def allow_force_backward(self, bottom_index: int) -> bool:
+        """Caffe's AllowForceBackward: may ``force_backward`` give this bottom a diff?  Every bottom
+        of most layers; a ``*Loss`` layer (Caffe's LossLayer) not its label, bottom 1."""
+        return not (self.is_loss and bottom_index == 1)
+
+    def param_mults(self, i: int, lr_mult: float, decay_mult: float) -> tuple[float, float]:
+        """The (lr_mult, decay_mult) parameter ``i`` learns with; a layer may force them
+        (BatchNorm's statistics never learn)."""
+        return lr_mult, decay_mult
+
+    #: the layer draws from the process-wide random generators (torch / numpy / python) in its
+    #: forward: Dropout in TRAIN, DummyData with a random filler.  A snapshot keeps those generators.
+    uses_global_rng = False
+
+    def stream_state(self):
+        """The state of this layer's own random or reading stream (JSON-compatible), which a
+        snapshot keeps so a resumed run continues it; None when the layer has none."""
+        return None
+
+    def set_stream_state(self, state) -> None:
+        """Continue from a state :meth:`stream_state` returned."""
+
+    def take_deferred_error(self) -> str | None:
+        """The message about bad input found on the device since the last call (None: none found)."""
+        return None
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def add_param(self, shape, filler=None, name="") -> Blob:
         """Append a learnable blob of ``shape`` filled by ``filler`` (a FillerParameter)."""
         from ..fillers import fill
 
+        if filler is not None and any(int(d) == 0 for d in shape):
+            # BVLC's fillers CHECK(blob->count()): a parameter sized by an empty bottom is refused
+            raise fail(f"Layer '{self.name}' (type {self.type}): its parameter {len(self.blobs)} would have shape "
+                       f"{tuple(int(d) for d in shape)}, with no elements (a bottom has a dimension of size 0 or "
+                       "the layer's settings give 0). Caffe cannot fill an empty parameter; check the input "
+                       "shapes and this layer's settings.")
+        if any(int(d) < 0 for d in shape):
+            raise fail(f"Layer '{self.name}' (type {self.type}): its parameter {len(self.blobs)} would have shape "
+                       f"{tuple(int(d) for d in shape)}; dimensions must be >= 0.")
         blob = Blob(shape, device=self.device, learnable=True, name=f"{self.name}.{name or len(self.blobs)}")
         if filler is not None:
             with torch.no_grad():

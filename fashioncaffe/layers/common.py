@@ -55,10 +55,8 @@ class EltwiseLayer(Layer):
           code: bottom 1 wins a tie with bottom 0, and a later bottom must be strictly greater
           than the running maximum to take over.
     bottoms: x_1 … x_K (K ≥ 2, same shape);  top: y (bottom 0's shape).
-    A bottom whose shape differs from bottom 0's but holds at least as many elements is read as its
-    first count(bottom 0) elements in memory order (and only those get a gradient): the reference
-    Caffe build accepts such nets and computes over the flat arrays (caffe_reference case
-    ``concat_slice_split``).
+    Bottoms of different shapes are an error, as BVLC's ``CHECK(bottom[0]->shape() ==
+    bottom[i]->shape())`` in EltwiseLayer::Reshape.
     """
 
     num_bottoms = (2, None)
@@ -79,28 +77,13 @@ class EltwiseLayer(Layer):
 
     def reshape(self, bottom_shapes):
         s0 = tuple(bottom_shapes[0])
-        n0 = _count(s0)
-        self.flat = []
         for i, s in enumerate(bottom_shapes[1:], 1):
             if tuple(s) != s0:
-                if _count(tuple(s)) < n0:
-                    raise fail(f"Eltwise layer '{self.name}': bottom {i} has shape {tuple(s)} but bottom 0 has "
-                               f"{s0}; all bottoms must have the same shape.")
-                self.flat.append(i)
+                raise fail(f"Eltwise layer '{self.name}': bottom 0 has shape {s0} but bottom {i} has shape "
+                           f"{tuple(s)}; all bottoms must have the same shape (BVLC Caffe checks this too).")
         return [s0]
 
-    def _bottoms(self, bottoms):
-        if not self.flat:
-            return bottoms
-        s0 = bottoms[0].shape
-        n0 = bottoms[0].numel()
-        out = list(bottoms)
-        for i in self.flat:
-            out[i] = bottoms[i].reshape(-1)[:n0].reshape(s0)
-        return out
-
     def forward(self, bottoms):
-        bottoms = self._bottoms(bottoms)
         if self.op == _SUM:
             y = None
             for c, x in zip(self.coeff, bottoms):

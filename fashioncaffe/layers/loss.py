@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..errors import fail
-from .base import Layer, canonical_axis, register
+from .base import FLT_MIN, Layer, canonical_axis, register
+from .class_labels import ClassLabelled
 
-FLT_MIN = float(np.finfo(np.float32).tiny)  # 1.17549435e-38
 LOG_FLT_MIN = math.log(FLT_MIN)
 kLOG_THRESHOLD = 1e-20
 
@@ -69,16 +69,6 @@ def _normalizer(mode, outer, inner, valid_count):
 def _ignore_label(layer, field_owner=None):
     p = layer.param.loss_param if field_owner is None else field_owner
     return int(p.ignore_label) if p.HasField("ignore_label") else None
-
-
-def _labels(label: torch.Tensor, ignore):
-    """Integer labels (truncated as C's static_cast<int>), a validity mask and safe indices."""
-    lab = label.detach().to(torch.int64)
-    if ignore is None:
-        return lab, None, lab
-    valid = lab != ignore
-    safe = torch.where(valid, lab, torch.zeros_like(lab))
-    return lab, valid, safe
 
 
 def _split_axis(shape, axis):
@@ -127,7 +117,7 @@ class _SoftmaxLossFn(torch.autograd.Function):
 
 
 @register("SoftmaxWithLoss")
-class SoftmaxWithLossLayer(_LossLayer):
+class SoftmaxWithLossLayer(ClassLabelled, _LossLayer):
     """Multinomial logistic loss of the softmax of the scores.
 
     p = softmax(x) along ``softmax_param.axis`` (default 1);
@@ -163,7 +153,7 @@ class SoftmaxWithLossLayer(_LossLayer):
         x, label = bottoms
         outer, c, inner = _split_axis(tuple(x.shape), self.axis)
         x3 = x.reshape(outer, c, inner)
-        _, valid, safe = _labels(label.reshape(outer, inner), self.ignore)
+        valid, safe = self.class_labels(label.reshape(outer, inner), c, self.ignore)
         count = valid.sum().to(x.dtype) if (valid is not None and self.mode == _VALID) else None
         norm = _normalizer(self.mode, outer, inner, count)
         is_t = torch.is_tensor(norm)
@@ -252,6 +242,9 @@ class EuclideanLossLayer(_LossLayer):
     """loss = Σ (a − b)² / (2N), N = a.shape[0];  ∂loss/∂a = (a − b)/N, ∂loss/∂b = −(a − b)/N.
     bottoms: a, b (same count per sample);  top: loss (scalar)."""
 
+    def allow_force_backward(self, bottom_index):
+        return True  # both bottoms are data (Caffe's EuclideanLossLayer)
+
     def reshape(self, bottom_shapes):
         a, b = tuple(bottom_shapes[0]), tuple(bottom_shapes[1])
         if math.prod(a[1:]) != math.prod(b[1:]) or (a[:1] != b[:1]):
@@ -267,7 +260,7 @@ class EuclideanLossLayer(_LossLayer):
 
 # ------------------------------------------------------------------------------------------------
 @register("HingeLoss")
-class HingeLossLayer(_LossLayer):
+class HingeLossLayer(ClassLabelled, _LossLayer):
     """One-vs-all hinge loss.  With δ_nk = −1 if k = label_n else +1:
 
     L1: loss = Σ_n Σ_k max(0, 1 + δ_nk x_nk) / N;  L2: loss = Σ_n Σ_k max(0, 1 + δ_nk x_nk)² / N.
@@ -286,7 +279,7 @@ class HingeLossLayer(_LossLayer):
         x, label = bottoms
         n = x.shape[0]
         x2 = x.reshape(n, -1)
-        lab = label.detach().reshape(n, -1)[:, :1].to(torch.int64)
+        _, lab = self.class_labels(label.reshape(n, -1)[:, :1], x2.shape[1], None)
         sign = torch.ones_like(x2).scatter_(1, lab, -1.0)
         z = torch.relu(1.0 + x2 * sign)
         loss = (z * z).sum() if self.l2 else z.sum()
@@ -335,6 +328,9 @@ class ContrastiveLossLayer(_LossLayer):
     bottoms: a (N × C), b (N × C), s (N; nonzero = similar);  top: loss (scalar).
     ``contrastive_loss_param``: margin (1), legacy_version (false).
     """
+
+    def allow_force_backward(self, bottom_index):
+        return bottom_index != 2  # the similarity label
 
     num_bottoms = (3, 3)
 
@@ -386,7 +382,7 @@ class _InfogainFn(torch.autograd.Function):
 
 
 @register("InfogainLoss")
-class InfogainLossLayer(_LossLayer):
+class InfogainLossLayer(ClassLabelled, _LossLayer):
     """Infogain loss: SoftmaxWithLoss generalised by a K × K gain matrix H (identity H gives
     SoftmaxWithLoss, up to the log clamp).
 
@@ -458,7 +454,7 @@ class InfogainLossLayer(_LossLayer):
             if self.H.device != x.device:
                 self.H = self.H.to(x.device)
             H = self.H
-        _, valid, safe = _labels(label.reshape(outer, inner), self.ignore)
+        valid, safe = self.class_labels(label.reshape(outer, inner), k, self.ignore)
         count = valid.sum().to(x.dtype) if (valid is not None and self.mode == _VALID) else None
         norm = _normalizer(self.mode, outer, inner, count)
         loss, prob = _InfogainFn.apply(x.reshape(outer, k, inner), safe, valid, H, norm, torch.is_tensor(norm))
@@ -488,7 +484,7 @@ class _MultinomialFn(torch.autograd.Function):
 
 
 @register("MultinomialLogisticLoss")
-class MultinomialLogisticLossLayer(_LossLayer):
+class MultinomialLogisticLossLayer(ClassLabelled, _LossLayer):
     """loss = −Σ_n log(max(p_{n, label_n}, 1e-20)) / N on probabilities p (N × K);
     ∂loss/∂p_{n, label_n} = −1 / (N · max(p_{n, label_n}, 1e-20)), 0 elsewhere.
     bottoms: p (N × K …), label (N integer classes);  top: loss (scalar)."""
@@ -503,13 +499,14 @@ class MultinomialLogisticLossLayer(_LossLayer):
     def forward(self, bottoms):
         p, label = bottoms
         n = p.shape[0]
-        lab = label.detach().reshape(n).to(torch.int64)
-        return [_MultinomialFn.apply(p.reshape(n, -1), lab)]
+        p2 = p.reshape(n, -1)
+        _, lab = self.class_labels(label.reshape(n), p2.shape[1], None)
+        return [_MultinomialFn.apply(p2, lab)]
 
 
 # ------------------------------------------------------------------------------------------------
 @register("Accuracy")
-class AccuracyLayer(Layer):
+class AccuracyLayer(ClassLabelled, Layer):
     """Top-k classification accuracy (no backward).
 
     A prediction is correct iff fewer than top_k classes *other than the true one* score ≥ the
@@ -548,7 +545,7 @@ class AccuracyLayer(Layer):
         x, label = bottoms[0].detach(), bottoms[1]
         outer, c, inner = _split_axis(tuple(x.shape), self.axis)
         x3 = x.reshape(outer, c, inner)
-        _, valid, safe = _labels(label.reshape(outer, inner), self.ignore)
+        valid, safe = self.class_labels(label.reshape(outer, inner), c, self.ignore)
         true = x3.gather(1, safe.unsqueeze(1))                 # (outer, 1, inner)
         better = (x3 >= true).sum(1) - 1                       # the true class counts itself once
         correct = better < self.top_k

@@ -46,7 +46,7 @@ def _alias(x: torch.Tensor) -> torch.Tensor:
     return x.view_as(x) if x.requires_grad else x
 
 
-def _cpow(a: float, b: float) -> float:
+def c_pow(a: float, b: float) -> float:
     """C's pow(a, b) for floats: 0^0 = 1, 0^negative = inf, negative^fraction = nan."""
     if b == 0.0:
         return 1.0
@@ -168,7 +168,7 @@ class PowerLayer(_Neuron):
     def forward(self, bottoms):
         x = bottoms[0]
         if self.power * self.scale == 0.0:
-            value = _cpow(self.shift, self.power)
+            value = c_pow(self.shift, self.power)
             return [torch.full_like(x, value)]
         y = x
         if self.scale != 1.0:
@@ -259,6 +259,10 @@ class DropoutLayer(_Neuron):
         if not 0.0 <= self.ratio < 1.0:
             raise fail(f"Dropout layer '{self.name}': dropout_param.dropout_ratio must be in [0, 1), "
                        f"got {self.ratio}.")
+
+    @property
+    def uses_global_rng(self):
+        return self.phase == TRAIN and self.ratio > 0.0
 
     def forward(self, bottoms):
         x = bottoms[0]

@@ -166,11 +166,11 @@ class _AxisBroadcast(Layer):
     num_tops = (1, 1)
     field = ""
 
-    def _operand_axis(self, s0, operand_shape):
+    def operand_axis(self, s0, operand_shape):
         p = getattr(self.param, self.field)
         axis = 0 if len(operand_shape) == 0 else canonical_axis(p.axis, len(s0), self, f"{self.field}.axis")
         if len(s0) < axis + len(operand_shape) or tuple(s0[axis:axis + len(operand_shape)]) != tuple(operand_shape):
-            raise fail(f"Layer '{self.name}' ({self.type}): the {'second bottom' if self._two else 'parameter'} of "
+            raise fail(f"Layer '{self.name}' ({self.type}): the {'second bottom' if self.two_bottoms else 'parameter'} of "
                        f"shape {tuple(operand_shape)} does not match bottom[0]'s shape {tuple(s0)} from axis "
                        f"{axis} on.")
         return axis
@@ -180,19 +180,19 @@ class _AxisBroadcast(Layer):
 
     def reshape(self, bottom_shapes):
         s0 = tuple(bottom_shapes[0])
-        oshape = tuple(bottom_shapes[1]) if self._two else self.blobs[0].shape
-        self._operand_axis(s0, oshape)
+        oshape = tuple(bottom_shapes[1]) if self.two_bottoms else self.blobs[0].shape
+        self.operand_axis(s0, oshape)
         return [s0]
 
     def _operand(self, bottoms, x, blob_index=0):
-        if self._two:
+        if self.two_bottoms:
             o = bottoms[1]
         else:
             o = self.blobs[blob_index].tensor
         key = (x.dim(), tuple(o.shape))
         vs = self._views.get(key)
         if vs is None:
-            axis = self._operand_axis(tuple(x.shape), tuple(o.shape))
+            axis = self.operand_axis(tuple(x.shape), tuple(o.shape))
             vs = self._view_shape(x.dim(), axis, o.shape)
             self._views[key] = vs
         return o.reshape(vs) if o.dim() != x.dim() else o
@@ -219,9 +219,9 @@ class ScaleLayer(_AxisBroadcast):
 
         p = self.param.scale_param
         s0 = tuple(bottom_shapes[0])
-        self._two = len(bottom_shapes) == 2
+        self.two_bottoms = len(bottom_shapes) == 2
         self._views = {}
-        if self._two:
+        if self.two_bottoms:
             oshape = tuple(bottom_shapes[1])
         else:
             axis = canonical_axis(p.axis, len(s0), self, "scale_param.axis")
@@ -230,17 +230,17 @@ class ScaleLayer(_AxisBroadcast):
             if not p.HasField("filler"):
                 filler = caffe_pb2.FillerParameter(type="constant", value=1.0)
             self.add_param(oshape, filler, "scale")
-        self._operand_axis(s0, oshape)
+        self.operand_axis(s0, oshape)
         self.bias_term = bool(p.bias_term)
         if self.bias_term:
             self.add_param(oshape, p.bias_filler, "bias")
-            self._bias_index = len(self.blobs) - 1
+            self.bias_index = len(self.blobs) - 1
 
     def forward(self, bottoms):
         x = bottoms[0]
         s = self._operand(bottoms, x)
         if self.bias_term:
-            b = self.blobs[self._bias_index].tensor
+            b = self.blobs[self.bias_index].tensor
             b = b.reshape(s.shape) if b.dim() != x.dim() else b
             return [torch.addcmul(b, x, s)]
         return [x * s]
@@ -262,15 +262,15 @@ class BiasLayer(_AxisBroadcast):
     def setup(self, bottom_shapes):
         p = self.param.bias_param
         s0 = tuple(bottom_shapes[0])
-        self._two = len(bottom_shapes) == 2
+        self.two_bottoms = len(bottom_shapes) == 2
         self._views = {}
-        if self._two:
+        if self.two_bottoms:
             oshape = tuple(bottom_shapes[1])
         else:
             axis = canonical_axis(p.axis, len(s0), self, "bias_param.axis")
             oshape = _param_shape(self, "bias_param", s0, axis, int(p.num_axes))
             self.add_param(oshape, p.filler, "bias")
-        self._operand_axis(s0, oshape)
+        self.operand_axis(s0, oshape)
 
     def forward(self, bottoms):
         x = bottoms[0]

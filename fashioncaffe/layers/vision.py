@@ -13,10 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import fail
-from .base import Layer, TRAIN, canonical_axis, register
+from .base import FLT_MAX, FLT_MIN, Layer, TRAIN, canonical_axis, register
 
-_FLT_MAX = 3.4028234663852886e38
-_FLT_MIN = 1.1754943508222875e-38
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV_FN = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -218,7 +216,7 @@ def _torch_pooled(size, k, s, p):
     return out
 
 
-class _Pool2d:
+class Pool2d:
     """Caffe's 2-D pooling arithmetic for one configuration; shared by Pooling and SPP."""
 
     def __init__(self, method, kh, kw, sh, sw, ph, pw, round_mode=_CEIL):
@@ -296,7 +294,7 @@ class _Pool2d:
                 y, idx = F.max_pool2d(xp, (kh, kw), (sh, sw)), None
             y = y[..., :oh, :ow]
             if (oh - 1) * sh - ph >= H or (ow - 1) * sw - pw >= W:
-                y = y.clamp_min(-_FLT_MAX)  # Caffe's empty window keeps its initial −FLT_MAX
+                y = y.clamp_min(-FLT_MAX)  # Caffe's empty window keeps its initial −FLT_MAX
             if idx is not None:
                 idx = idx[..., :oh, :ow]
                 wp = xp.shape[-1]
@@ -316,7 +314,7 @@ class _Pool2d:
             # TEST: the activation-weighted average Σx² / (FLT_MIN + Σx) over each window
             s1 = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)[..., :oh, :ow]
             s2 = F.avg_pool2d(xp * xp, (kh, kw), (sh, sw), divisor_override=1)[..., :oh, :ow]
-            return s2 / (s1 + _FLT_MIN)
+            return s2 / (s1 + FLT_MIN)
         # TRAIN: sample one element per window with probability ∝ activation; it is the output
         N, C = x.shape[0], x.shape[1]
         cols = F.unfold(xp.reshape(N * C, 1, xp.shape[-2], xp.shape[-1]), (kh, kw), stride=(sh, sw))
@@ -404,11 +402,11 @@ class PoolingLayer(Layer):
         self._pool = None
         self._want_mask = len(self.param.top) == 2
 
-    def _pooler(self, H, W):
+    def pooler(self, H, W):
         pool = self._pool
         if pool is None or (self.global_pooling and pool.k != (H, W)):
             k = (H, W) if self.global_pooling else self.kernel
-            pool = _Pool2d(self.method, k[0], k[1], self.stride[0], self.stride[1], self.pad[0], self.pad[1],
+            pool = Pool2d(self.method, k[0], k[1], self.stride[0], self.stride[1], self.pad[0], self.pad[1],
                            self.round_mode)
             self._pool = pool
         return pool
@@ -418,7 +416,7 @@ class PoolingLayer(Layer):
         if len(s) != 4:
             raise fail(f"Layer '{self.name}' (Pooling): the input must have 4 axes (num, channels, height, "
                        f"width), got shape {s}.")
-        oh, ow = self._pooler(s[2], s[3]).out_size(s[2], s[3])
+        oh, ow = self.pooler(s[2], s[3]).out_size(s[2], s[3])
         if oh <= 0 or ow <= 0:
             raise fail(f"Layer '{self.name}' (Pooling): the kernel does not fit the {s[2]}×{s[3]} input.")
         return [(s[0], s[1], oh, ow)] * len(self.param.top)
@@ -431,7 +429,7 @@ class PoolingLayer(Layer):
                 return [x.mean((2, 3), keepdim=True)]
             if self.method == _MAX:
                 return [F.max_pool2d(x, (H, W))]
-        y, mask = self._pooler(H, W)(x, self.phase, self._want_mask)
+        y, mask = self.pooler(H, W)(x, self.phase, self._want_mask)
         return [y, mask] if self._want_mask else [y]
 
 
@@ -457,7 +455,7 @@ class SPPLayer(Layer):
         self.method = int(p.pool)
         self._levels_for = None
 
-    def _levels(self, H, W):
+    def levels(self, H, W):
         if self._levels_for == (H, W):
             return self._levels_cache
         levels = []
@@ -471,7 +469,7 @@ class SPPLayer(Layer):
             if (ph or pw) and self.method == _STOCHASTIC:
                 raise fail(f"Layer '{self.name}' (SPP): STOCHASTIC pooling cannot pad; the {H}×{W} input needs "
                            f"padding at pyramid level {lvl}.")
-            levels.append(_Pool2d(self.method, kh, kw, kh, kw, ph, pw))
+            levels.append(Pool2d(self.method, kh, kw, kh, kw, ph, pw))
         self._levels_for, self._levels_cache = (H, W), levels
         return levels
 
@@ -479,7 +477,7 @@ class SPPLayer(Layer):
         s = tuple(bottom_shapes[0])
         if len(s) != 4:
             raise fail(f"Layer '{self.name}' (SPP): the input must have 4 axes, got shape {s}.")
-        levels = self._levels(s[2], s[3])
+        levels = self.levels(s[2], s[3])
         if self.height == 1:
             return [(s[0], s[1]) + levels[0].out_size(s[2], s[3])]
         total = 0
@@ -490,7 +488,7 @@ class SPPLayer(Layer):
 
     def forward(self, bottoms):
         x = bottoms[0]
-        levels = self._levels(int(x.shape[2]), int(x.shape[3]))
+        levels = self.levels(int(x.shape[2]), int(x.shape[3]))
         if self.height == 1:
             return [levels[0](x, self.phase)[0]]
         outs = [lv(x, self.phase)[0].flatten(1) for lv in levels]

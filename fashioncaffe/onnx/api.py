@@ -53,7 +53,7 @@ def make_preprocess(net, info=None, base_dir=None, mean_file=None, mean_values=N
                     resize=None, labels_meta=None):
     from .metadata import default_preprocess, preprocess_from_transform, set_mean_image
 
-    name = net._input_names[0]
+    name = net.inputs[0]
     shp = list(net.blobs[name].shape)
     if info and info.get("transform") is not None and len(shp) == 4:
         pre = preprocess_from_transform(info["transform"], shp[1:], base_dir=base_dir, name=name,

@@ -45,7 +45,7 @@ def _is_python_loss(lp):
 def _first_datum_shape(source):
     """(C, H, W) of the first image of a Datum LMDB (decoding an encoded one), or None."""
     try:
-        from ..io.lmdb_datum import DatumReader, datum_to_array
+        from ..formats.lmdb_datum import DatumReader, datum_to_array
 
         r = DatumReader(source)
         try:
@@ -176,7 +176,7 @@ def _input_shape(lp, base_dir, input_size, mean_file, channels, info):
     if mf:
         path = resolve_path(mf, base_dir)
         if os.path.exists(path):
-            from ..data.transform import load_mean
+            from ..data_pipeline.transform import load_mean
 
             m = load_mean(path, lp.name)
             C = C or int(m.shape[0])

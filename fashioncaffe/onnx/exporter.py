@@ -1,7 +1,7 @@
 """Export a fashioncaffe Net (a deploy net: Input layers, no data or loss layers) to an ONNX model.
 
 The graph is written node by node with ``onnx.helper`` from the Net's layer schedule
-(``net._steps`` alongside ``net.param.layer``) and the weights in the layers' blobs; each layer is
+(``net.schedule``) and the weights in the layers' blobs; each layer is
 handed to the converter registered for its type (:mod:`fashioncaffe.onnx.converters`, or the
 Python-layer registry).  The batch dimension is symbolic (``N``): every dimension that follows the
 batch size is found by propagating shapes for two batch sizes.  Spatial sizes are those of the
@@ -16,6 +16,7 @@ import onnx
 from onnx import helper
 
 from .. import __version__ as _fc_version
+from ..errors import FashionCaffeError
 from . import converters as _converters  # noqa: F401  (registers the built-in converters)
 from .graph import ExportError, GraphBuilder, LayerContext, value_info
 from .registry import find_converter
@@ -33,25 +34,12 @@ def _type_name(lp):
 
 def _propagate(net, batch):
     """Slot shapes of every step for an input batch of ``batch`` (Input layers' other dims kept)."""
-    shapes = {}
-    for step, lp in zip(net._steps, net.param.layer):
-        layer = step.layer
-        if lp.type == "Input" or layer.feeds_from_blob:
-            for s in step.tops:
-                shp = list(net.blobs[net._slot_names[s]].shape)
-                if shp:
-                    shp[0] = batch
-                shapes[s] = tuple(shp)
-            continue
-        bshapes = [shapes[s] for s in step.bottoms]
-        try:
-            tshapes = layer.reshape(bshapes)
-        except Exception as e:  # noqa: BLE001 -- report which layer and why
-            raise ExportError(f"Layer '{lp.name}' (type {_type_name(lp)}) cannot take a batch of {batch}: "
-                              f"{type(e).__name__}: {e}") from e
-        for s, t in zip(step.tops, tshapes):
-            shapes[s] = tuple(int(d) for d in t)
-    return shapes
+    try:
+        return net.propagate_shapes(batch)
+    except ExportError:
+        raise
+    except FashionCaffeError as e:
+        raise ExportError(f"Net '{net.name}' cannot take a batch of {batch}: {e}") from e
 
 
 class Exporter:
@@ -68,12 +56,8 @@ class Exporter:
             if n not in net.blobs:
                 raise ExportError(f"extra output '{n}': net '{net.name}' has no blob of that name.")
         self.g = GraphBuilder(opset)
-        self.steps = net._steps
-        uses = [0] * len(net._slot_names)
-        for step in self.steps:
-            for s in step.bottoms:
-                uses[s] += 1
-        self.slot_uses = uses
+        self.steps = net.schedule
+        self.slot_uses = net.slot_uses()
 
     def _check_deploy(self):
         from .converters import training_only_reason
@@ -88,10 +72,10 @@ class Exporter:
     def build(self) -> onnx.ModelProto:
         net = self.net
         self._check_deploy()
-        if not net._input_slots:
+        if not net.input_slots:
             raise ExportError(f"Net '{net.name}' has no Input layer (nor input/input_shape fields); a deploy net "
                               "needs one to define the model's input.")
-        batch0 = max(1, int(net.blobs[net._input_names[0]].shape[0]))
+        batch0 = max(1, int(net.blobs[net.inputs[0]].shape[0]))
         shapes_b = _propagate(net, batch0 + 1)
         shapes = _propagate(net, batch0)  # last: leaves the layers set up for the net's own batch size
         dyn = {}
@@ -100,19 +84,19 @@ class Exporter:
             dyn[s] = tuple(-1 if a != b else a for a, b in zip(shp, other))
 
         g = self.g
-        names = net._slot_names
+        names = net.slot_names
         outputs = list(net.outputs) + list(self.extra_outputs)
         reserved = {}
-        for s, n in zip(net._input_slots, net._input_names):
+        for s, n in zip(net.input_slots, net.inputs):
             reserved[s] = n
         for n in outputs:
-            reserved[net._blob_last_slot[n]] = n
+            reserved[net.blob_slot(n)] = n
         for n in reserved.values():
             g.used.add(n)
         slot_value = {}
         graph_inputs = []
-        for k, (step, lp) in enumerate(zip(self.steps, net.param.layer)):
-            layer = step.layer
+        for k, step in enumerate(self.steps):
+            layer, lp = step.layer, step.param
             if lp.type == "Input":
                 for s in step.tops:
                     slot_value[s] = reserved[s]
@@ -150,7 +134,7 @@ class Exporter:
                 if s in reserved and v != reserved[s]:
                     v = g.node("Identity", [v], reserved[s])
                 slot_value[s] = v
-        graph_outputs = [value_info(n, dyn[net._blob_last_slot[n]]) for n in outputs]
+        graph_outputs = [value_info(n, dyn[net.blob_slot(n)]) for n in outputs]
         graph = helper.make_graph(g.nodes, net.name or "net", graph_inputs, graph_outputs, g.initializers())
         opsets = [helper.make_opsetid("", self.opset)]
         model = helper.make_model(graph, opset_imports=opsets, producer_name="fashioncaffe",
@@ -160,8 +144,8 @@ class Exporter:
         except Exception:  # noqa: BLE001 -- older onnx: keep make_model's
             pass
         model.ir_version = max(model.ir_version, 8)
-        self.output_shapes = {n: dyn[net._blob_last_slot[n]] for n in outputs}
-        self.input_shapes = {n: dyn[s] for s, n in zip(net._input_slots, net._input_names)}
+        self.output_shapes = {n: dyn[net.blob_slot(n)] for n in outputs}
+        self.input_shapes = {n: dyn[s] for s, n in zip(net.input_slots, net.inputs)}
         return model
 
 

@@ -37,14 +37,14 @@ FORMAT = 1
 
 def _producer_types(net):
     out = {}
-    for step, lp in zip(net._steps, net.param.layer):
+    for step in net.schedule:
         for s in step.tops:
-            out[s] = lp.type
+            out[s] = step.type
     return out
 
 
 def default_preprocess(net, input_name=None):
-    name = input_name or net._input_names[0]
+    name = input_name or net.inputs[0]
     shp = list(net.blobs[name].shape)
     chw = shp[1:] if len(shp) == 4 else shp[1:]
     pre = {"input": name, "input_layout": "CHW", "channel_order": "BGR", "input_shape": chw,
@@ -76,7 +76,7 @@ def resolve_path(path, base_dir=None):
 
 
 def set_mean_image(pre, path):
-    from ..data.transform import load_mean
+    from ..data_pipeline.transform import load_mean
 
     if not os.path.exists(path):
         raise fail(f"mean file {path} does not exist (the transform's mean_file, resolved against the working "
@@ -210,7 +210,7 @@ def build_metadata(net, input_shapes, output_shapes, preprocess=None, labels_met
     heads = dict(heads or {})
     outs = []
     for name, dyn in output_shapes.items():
-        ptype = prod.get(net._blob_last_slot[name], "")
+        ptype = prod.get(net.blob_slot(name), "")
         act = {"Softmax": "softmax", "Sigmoid": "sigmoid"}.get(ptype, "none")
         size = int(np.prod([d for d in dyn[1:]])) if len(dyn) > 1 else 1
         entry = {"name": name, "shape": [None if d == -1 else int(d) for d in dyn], "activation": act,
@@ -261,8 +261,9 @@ def build_metadata(net, input_shapes, output_shapes, preprocess=None, labels_met
     return meta
 
 
-def read_metadata(model):
-    """The ``fashioncaffe`` metadata dict of an onnx.ModelProto or an onnxruntime session."""
+def read_metadata(model, source=None):
+    """The ``fashioncaffe`` metadata dict of an onnx.ModelProto or an onnxruntime session (None when
+    the model has none).  Metadata that is not a JSON object raises, naming ``source`` (the file)."""
     props = None
     if hasattr(model, "metadata_props"):
         props = {p.key: p.value for p in model.metadata_props}
@@ -270,4 +271,16 @@ def read_metadata(model):
         props = dict(model.get_modelmeta().custom_metadata_map)
     if not props or "fashioncaffe" not in props:
         return None
-    return json.loads(props["fashioncaffe"])
+    where = source or "the ONNX model"
+    text = props["fashioncaffe"]
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        near = text[max(0, e.pos - 20):e.pos + 20]
+        raise fail(f"{where}: its 'fashioncaffe' metadata is not valid JSON ({e.msg} at character {e.pos}, near "
+                   f"{near!r}); the file was edited or damaged after `fashioncaffe export`. Export it again.") \
+            from None
+    if not isinstance(meta, dict):
+        raise fail(f"{where}: its 'fashioncaffe' metadata is JSON but not an object (a {type(meta).__name__}); "
+                   "expected what `fashioncaffe export` writes. Export it again.")
+    return meta

@@ -2,13 +2,18 @@
 
 pycaffe API: ``get_solver(path)`` (class from the file's ``type``; legacy ``solver_type`` upgraded),
 ``SGDSolver(path)`` ..., then ``.net``, ``.test_nets``, ``.iter``, ``.step(n)``, ``.solve()``,
-``.restore(path)``, ``.snapshot()``, ``.param``.  See :mod:`.base` for the loop and :mod:`.updates`
-and :mod:`.lr_policy` for the formulas.
+``.restore(path)``, ``.snapshot()``, ``.param``.
+
+Modules, as Caffe's sources: :mod:`.solver` (solver.cpp: the loop, testing, display),
+:mod:`.solver_nets` (reading the solver file, building its nets), :mod:`.snapshot` (snapshot and
+restore), :mod:`.signal_handler`, :mod:`.sgd_solver` (sgd_solver.cpp: the update, and the registry
+of solver types), :mod:`.updates` (each type's ComputeUpdateValue), :mod:`.lr_policy`.
 """
-from .base import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver, SGDSolver, Solver,
-                   get_solver, read_solver, run_training)
 from .lr_policy import learning_rate
-from .updates import RULES
+from .sgd_solver import (SOLVERS, AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
+                         SGDSolver, get_solver)
+from .solver import Solver
+from .solver_nets import read_solver
 
 __all__ = ["Solver", "SGDSolver", "NesterovSolver", "AdaGradSolver", "RMSPropSolver", "AdaDeltaSolver",
-           "AdamSolver", "get_solver", "read_solver", "run_training", "learning_rate", "RULES"]
+           "AdamSolver", "SOLVERS", "get_solver", "read_solver", "learning_rate"]

@@ -1,8 +1,9 @@
 """Caffe's update rules (``ComputeUpdateValue`` of each solver), on lists of tensors with foreach ops.
 
 Each rule works on a *group* of parameters sharing ``local_rate = rate · lr_mult``; it reads the
-(clipped, normalised, regularised) gradients ``g`` and changes the weights ``w`` in place
-(Caffe: ``diff = update; data -= diff``).  ``h`` / ``h2`` are the group's history tensors, in the
+(clipped, normalised, regularised) gradients ``g``, overwrites them with the update and subtracts
+that from the weights ``w``, as Caffe does (``diff = update; data -= diff``): after a step a
+parameter's diff holds the step it took, in Caffe's order of operations.  ``h`` / ``h2`` are the group's history tensors, in the
 order Caffe keeps them in ``history_`` (first all params' first history, then the second halves).
 
     SGD       h = μ·h + lr·g;                                 w -= h
@@ -22,8 +23,18 @@ import torch
 
 from ..errors import fail
 
+
 def _f32(x) -> float:
     return float(np.float32(x))
+
+
+def _scaled_ratio_update(w, g, h, delta, lr):
+    """AdaGrad/RMSProp's last step: g = lr · g / (√h + δ); w -= g."""
+    d = torch._foreach_sqrt(h)
+    torch._foreach_add_(d, delta)
+    torch._foreach_div_(g, d)
+    torch._foreach_mul_(g, lr)
+    torch._foreach_sub_(w, g)
 
 
 class UpdateRule:
@@ -52,7 +63,8 @@ class SGDRule(UpdateRule):
         (h,) = hist
         torch._foreach_mul_(h, self.momentum)
         torch._foreach_add_(h, g, alpha=lr)
-        torch._foreach_sub_(w, h)
+        torch._foreach_copy_(g, h)
+        torch._foreach_sub_(w, g)
 
 
 class NesterovRule(UpdateRule):
@@ -65,7 +77,8 @@ class NesterovRule(UpdateRule):
         torch._foreach_mul_(h, m)
         torch._foreach_add_(h, g, alpha=lr)    # h_new
         torch._foreach_add_(u, h, alpha=1.0 + m)
-        torch._foreach_sub_(w, u)
+        torch._foreach_copy_(g, u)
+        torch._foreach_sub_(w, g)
 
 
 class AdaGradRule(UpdateRule):
@@ -78,9 +91,7 @@ class AdaGradRule(UpdateRule):
     def apply(self, w, g, hist, lr, it):
         (h,) = hist
         torch._foreach_addcmul_(h, g, g)
-        d = torch._foreach_sqrt(h)
-        torch._foreach_add_(d, self.delta)
-        torch._foreach_addcdiv_(w, g, d, value=-lr)
+        _scaled_ratio_update(w, g, h, self.delta, lr)
 
 
 class RMSPropRule(UpdateRule):
@@ -93,16 +104,14 @@ class RMSPropRule(UpdateRule):
     def check(self):
         if self.momentum != 0:
             raise fail("RMSProp solver: momentum cannot be used with RMSProp (Caffe requires momentum 0).")
-        if not (0.0 <= self.rms_decay <= 1.0):
-            raise fail(f"RMSProp solver: rms_decay must be in [0, 1], got {self.rms_decay}.")
+        if not (0.0 <= self.rms_decay < 1.0):   # BVLC: CHECK_GE(rms_decay, 0), CHECK_LT(rms_decay, 1)
+            raise fail(f"RMSProp solver: rms_decay must be in [0, 1), got {self.rms_decay}.")
 
     def apply(self, w, g, hist, lr, it):
         (h,) = hist
         torch._foreach_mul_(h, self.rms_decay)
         torch._foreach_addcmul_(h, g, g, value=_f32(1.0 - self.rms_decay))
-        d = torch._foreach_sqrt(h)
-        torch._foreach_add_(d, self.delta)
-        torch._foreach_addcdiv_(w, g, d, value=-lr)
+        _scaled_ratio_update(w, g, h, self.delta, lr)
 
 
 class AdaDeltaRule(UpdateRule):
@@ -119,10 +128,11 @@ class AdaDeltaRule(UpdateRule):
         den = torch._foreach_add(h, self.delta)
         torch._foreach_div_(num, den)
         torch._foreach_sqrt_(num)
-        torch._foreach_mul_(num, g)            # d = g · √((h2+δ)/(h+δ))
+        torch._foreach_mul_(g, num)            # d = g · √((h2+δ)/(h+δ))
         torch._foreach_mul_(h2, m)
-        torch._foreach_addcmul_(h2, num, num, value=one_m)
-        torch._foreach_add_(w, num, alpha=-lr)
+        torch._foreach_addcmul_(h2, g, g, value=one_m)
+        torch._foreach_mul_(g, lr)
+        torch._foreach_sub_(w, g)
 
 
 class AdamRule(UpdateRule):
@@ -152,14 +162,7 @@ class AdamRule(UpdateRule):
         d = torch._foreach_sqrt(v)
         torch._foreach_add_(d, self.delta)
         step = _f32(lr * self.correction(it))
-        torch._foreach_addcdiv_(w, m_, d, value=-step)
-
-
-RULES = {
-    "SGD": SGDRule,
-    "Nesterov": NesterovRule,
-    "AdaGrad": AdaGradRule,
-    "RMSProp": RMSPropRule,
-    "AdaDelta": AdaDeltaRule,
-    "Adam": AdamRule,
-}
+        torch._foreach_copy_(g, m_)
+        torch._foreach_div_(g, d)
+        torch._foreach_mul_(g, step)
+        torch._foreach_sub_(w, g)

@@ -1,7 +1,8 @@
 """ONNX export of :class:`layers.landmark_pooling.LandmarkPooling` with standard ops (opset ≥ 13).
 
 Same computation as the tensor path: window starts r0/c0 = Floor(coord · scale − k/2 + 1/2)
-clipped to [−k, size] → Pad the feature map with −FLT_MAX → gather every landmark's k × k window
+computed in double precision (the layer's float64; float32 would move some windows by a cell at
+the paper's 224 px / 28 × 28 geometry) and clipped to [−k, size] → Pad the feature map with −FLT_MAX → gather every landmark's k × k window
 with GatherND(batch_dims = 1) on the (N, (H+2k)(W+2k), C) view → ReduceMax per bin → empty bins to 0
 (Where) → visibility gate (Greater + Cast for "hard", the value for "soft") → N × (L·C) × p × p.
 
@@ -9,7 +10,7 @@ Registered with the exporter's Python-layer registry under ``layers.landmark_poo
 (and named by the layer class's ``onnx_converter`` attribute, so either lookup finds it).
 """
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from .landmark_pooling_t import NEG
 
@@ -26,13 +27,19 @@ def convert(cx):
 
     lm3 = cx.reshape_to(lm, (-1, nl, 2))
 
+    def double(value):  # a float64 constant (the graph builder's constants are float32)
+        return g.node("Constant", [], value=numpy_helper.from_array(np.array(value, np.float64)))
+
     def start(axis_idx, scale, size):
+        # in double, as the layer and the tensor path compute it: float32 arithmetic rounds e.g.
+        # float32(72/224)·28 = 8.99999988 up to 9.0 and shifts the window by a cell
         v = cx.slice(lm3, [axis_idx], [axis_idx + 1], [2])                       # N × L × 1
-        v = g.node("Mul", [v, g.const(np.array(scale, np.float32))])
-        v = g.node("Add", [v, g.const(np.array(-k / 2.0 + 0.5, np.float32))])
+        v = g.node("Cast", [v], to=TensorProto.DOUBLE)
+        v = g.node("Mul", [v, double(scale)])
+        v = g.node("Add", [v, double(-k / 2.0 + 0.5)])
         v = g.node("Floor", [v])
-        v = g.node("Clip", [v, g.const(np.array(-k, np.float32)), g.const(np.array(size, np.float32))])
-        v = g.node("Add", [v, g.const(np.array(k, np.float32))])
+        v = g.node("Clip", [v, double(-k), double(size)])
+        v = g.node("Add", [v, double(k)])
         return g.node("Cast", [v], to=TensorProto.INT64)                        # N × L × 1
 
     c0 = start(0, sx, w)

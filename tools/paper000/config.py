@@ -5,7 +5,8 @@ Scales
 tiny   "AlexNet-narrow": AlexNet's topology (conv1 11/4, LRN, max-pool 3/2, grouped conv2/4/5,
        dropout 0.5 on fc6/fc7) with 32-96-128-128-96 filters and fc6/fc7 of 256, input 128 -> crop
        112; CI on 2 CPU cores.
-ci     the tiny net and data with a tenth of tiny's iterations: a CI smoke test of the pipeline.
+ci     the tiny net and data with a tenth of tiny's iterations, the Table II data set only and two
+       of its variants: the end-to-end smoke run of the pipeline (its numbers mean nothing).
 small  "AlexNet-mid": the same topology with 48-128-192-192-128 filters, fc6/fc7 of 1024, input
        144 -> crop 128; CPU demo (< 1 hour for a table).
 full   AlexNet exactly as bvlc_alexnet / the paper: input 256 -> crop 227 (Caffe's AlexNet crop; the
@@ -19,15 +20,15 @@ gaussian fillers and raw pixel range.
 
 Iterations keep the paper's 20 : 45 ratio between the multi-label net and the multi-task /
 multi-weight nets at every scale.
-"""
-import os
-import re
 
+Variants (runs): ``<dataset>_<method>``; the dataset is one of :data:`DATASETS` (all 24 groups, or
+two groups at Tables IV / V's 10:1 ratio), the method one of :data:`METHODS`.
+"""
 from . import paper
 
-VARIANTS = ["multilabel", "multitask", "multiweight", "ratio13"]
-VARIANT_TITLES = {"multilabel": "Multi-label", "multitask": "Multi-task", "multiweight": "Multi-weight",
-                  "ratio13": "1/3 Ratio"}
+METHODS = ["multilabel", "multitask", "multiweight", "ratio13"]
+METHOD_TITLES = {"multilabel": "Multi-label", "multitask": "Multi-task", "multiweight": "Multi-weight",
+                 "ratio13": "1/3 Ratio"}
 # gamma mode of the gamma-task layer per variant (multi-label has no per-task losses)
 GAMMA_MODE = {"multitask": "uniform", "multiweight": "proportion", "ratio13": "smoothed"}
 SMOOTHING_C = 3.0
@@ -67,46 +68,28 @@ DATASETS = {
     "lengthofsleeve_sleeve": dict(groups=["Length of Sleeve", "Sleeve"], ratio=10.0),
 }
 
-TABLES = {
-    "table2": dict(dataset="all", variants=["multilabel", "multitask", "multiweight"]),
-    "table3": dict(dataset="all", variants=["multilabel", "multitask", "multiweight", "ratio13"]),
-    "table4": dict(dataset="coat_pantsuit", variants=["multilabel", "multitask", "multiweight"]),
-    "table5": dict(dataset="lengthofsleeve_sleeve", variants=["multilabel", "multitask", "multiweight"]),
-    "fig2": dict(dataset="all", variants=["multilabel", "multitask", "multiweight", "ratio13"]),
-}
+DATASET_TITLES = {"all": "all groups", "coat_pantsuit": "Coat vs Pantsuit 10:1",
+                  "lengthofsleeve_sleeve": "Length of Sleeve vs Sleeve 10:1"}
 
-# "ci": the tiny net and data with a tenth of the iterations (an end-to-end smoke test for CI; its
-# numbers mean nothing).  Its nets are generated into the run folders, not committed.
+# the runs: every method on all groups, the three nets of Tables IV / V on the 10:1 data sets
+VARIANTS = [f"all_{m}" for m in METHODS] + [f"{d}_{m}" for d in DATASETS if d != "all" for m in METHODS[:3]]
+VARIANT_TITLES = {v: METHOD_TITLES[v.rsplit("_", 1)[1]] + ("" if v.startswith("all_") else
+                                                           f" ({DATASET_TITLES[v.rsplit('_', 1)[0]]})")
+                  for v in VARIANTS}
+
+# "ci": the tiny net and data with a tenth of the iterations, two runs of Table II (an end-to-end
+# smoke test for CI; its numbers mean nothing).  Its nets are generated into the run folders.
 SCALES["ci"] = dict(SCALES["tiny"], iters={"multilabel": 8, "multitask": 18, "multiweight": 18, "ratio13": 18},
-                    display=4, data_scale="tiny")
-COMMITTED_SCALES = ["tiny", "small", "full"]
-
-RUNS_ROOT = "runs/paper000"
+                    display=4, data_scale="tiny", variants=["all_multilabel", "all_multiweight"], smoke=True)
 
 
-def slug(name: str) -> str:
-    """A group name as a layer-name fragment: "Length of Sleeve" -> "length_of_sleeve"."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+def split_variant(variant: str):
+    """``"coat_pantsuit_multiweight"`` -> ("coat_pantsuit", "multiweight")."""
+    dataset, method = variant.rsplit("_", 1)
+    if dataset not in DATASETS or method not in METHODS:
+        raise ValueError(f"not a paper-000 variant: {variant!r}")
+    return dataset, method
 
 
-def data_tag(data: str) -> str:
-    if data in ("", "synthetic"):
-        return "synthetic"
-    return "real-" + slug(os.path.basename(os.path.normpath(data)))
-
-
-def data_root(data: str, scale: str) -> str:
-    """Where the LMDBs of this data source at this scale live (relative to the repository root)."""
-    return f"{RUNS_ROOT}/data/{data_tag(data)}-{SCALES[scale].get('data_scale', scale)}"
-
-
-def dataset_dir(data: str, scale: str, dataset: str) -> str:
-    return f"{data_root(data, scale)}/p000" + ("" if dataset == "all" else f"_{dataset}")
-
-
-def run_dir(data: str, scale: str, dataset: str, variant: str, seed: int) -> str:
-    return f"{RUNS_ROOT}/{data_tag(data)}-{scale}/{dataset}_{variant}/seed{seed}"
-
-
-def net_name(dataset: str, variant: str) -> str:
-    return f"{dataset}_{variant}"
+def variant_name(dataset: str, method: str) -> str:
+    return f"{dataset}_{method}"

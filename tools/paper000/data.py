@@ -1,11 +1,14 @@
 """Data side of the paper-000 reproduction: an adapter around ``data_prep.eclothing``.
 
-    python -m tools.paper000.data lists --ecl DIR --out LISTS [--seed 0]
-    python -m data_prep.eclothing --root DIR --list LISTS/<dataset>/labels.txt \\
-                                  --catalog LISTS/<dataset>/catalog.json --out CONV/<dataset> --resize N
-    python -m tools.paper000.data finalize --conv CONV/<dataset> --out DDIR
+``python -m tools.paper000 data`` (:func:`prepare`) runs, per dataset the variants need:
 
-Step 1 (``lists``) reads an e-Clothing-style folder as the synthetic wardrobe writes it (and as a
+    write_lists(ECL, LISTS)                                        the converter's inputs
+    python -m data_prep.eclothing --root ECL --list LISTS/<dataset>/labels.txt \\
+                                  --catalog LISTS/<dataset>/catalog.json --out CONV/<dataset> --resize N
+    finalize(CONV/<dataset>, DDIR)                                 the nets' layout + stats.json
+
+``ECL`` is the wardrobe's ``eClothing/`` folder (``--data synthetic``) or the given folder.
+Step 1 (``write_lists``) reads an e-Clothing-style folder as the synthetic wardrobe writes it (and as a
 real e-Clothing export would be laid out):
 
     labels.txt          <image>\\t<keyword>;<keyword>;...[\\t<split>]
@@ -27,7 +30,7 @@ from the list's third column, while the wardrobe writes ``<keyword>\\t<group>`` 
 partition.txt; and the 10:1 subsets need a catalogue restricted to two groups.
 
 Step 3 (``finalize``) makes the layout the generated prototxts read (``DDIR`` =
-``runs/paper000/data/<source>-<scale>/p000[_<dataset>]``):
+``runs/paper000/data/<data>-<scale>/p000[_<dataset>]``, :func:`dataset_dir`):
 
     {train,test}_images_lmdb  -> the converter's <split>/images_lmdb           (symlinks)
     {train,test}_labels_lmdb  -> the converter's <split>/keywords_lmdb         (symlinks)
@@ -41,32 +44,39 @@ of a group the image has no keyword in (missing; ignored by the loss).  ``finali
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import random
+import subprocess
 import sys
 
 import numpy as np
 
 from . import config
+from ..repro.layout import python_env
 
 RATIO_FILES = {"coat_pantsuit": "ratio_coat_pantsuit.txt", "lengthofsleeve_sleeve": "ratio_sleevelength_sleeve.txt"}
 
 
 # ----------------------------------------------------------------------------------------------
 # step 1: lists
+def _tab_pairs(path):
+    """(first, second) column of every non-empty, non-comment line of a two-column TSV."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                a, b = line.rstrip("\r\n").split("\t")
+                yield a.strip(), b.strip()
+
+
 def read_catalogue(ecl):
     """{group: [keywords]} in catalogue order, from keyword_groups.txt / catalog.json / catalog.txt."""
+    cat = {}
     p = os.path.join(ecl, "keyword_groups.txt")
     if os.path.isfile(p):
-        cat = {}
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
-                    kw, g = line.rstrip("\r\n").split("\t")
-                    cat.setdefault(g.strip(), []).append(kw.strip())
+        for kw, g in _tab_pairs(p):
+            cat.setdefault(g, []).append(kw)
         return cat
     p = os.path.join(ecl, "catalog.json")
     if os.path.isfile(p):
@@ -74,12 +84,8 @@ def read_catalogue(ecl):
             return {g: list(v) for g, v in json.load(f).items()}
     p = os.path.join(ecl, "catalog.txt")
     if os.path.isfile(p):
-        cat = {}
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if line.strip() and not line.startswith("#"):
-                    g, kw = line.rstrip("\r\n").split("\t")
-                    cat.setdefault(g.strip(), []).append(kw.strip())
+        for g, kw in _tab_pairs(p):
+            cat.setdefault(g, []).append(kw)
         return cat
     raise SystemExit(f"{ecl}: no keyword catalogue (keyword_groups.txt, catalog.json or catalog.txt)")
 
@@ -171,7 +177,7 @@ def write_lists(ecl, out, seed=0):
 # step 3: finalize
 def read_labels(lmdb_path):
     """(keys, N × K float32 array) of a float_data label LMDB, in key order."""
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     r = DatumReader(lmdb_path)
     keys, rows = [], []
@@ -256,26 +262,37 @@ def load_stats(ddir):
         return json.load(f)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.paper000.data", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    a1 = sub.add_parser("lists", help="converter inputs per dataset from an e-Clothing-style folder")
-    a1.add_argument("--ecl", required=True)
-    a1.add_argument("--out", required=True)
-    a1.add_argument("--seed", type=int, default=0)
-    a2 = sub.add_parser("finalize", help="LMDB links + stats.json for the nets")
-    a2.add_argument("--conv", required=True)
-    a2.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    if a.cmd == "lists":
-        n = write_lists(a.ecl, a.out, a.seed)
-        print("rows per dataset:", json.dumps(n))
-    else:
-        s = finalize(a.conv, a.out)
-        print(f"{a.out}: {s['n_train']} train / {s['n_test']} test images, {len(s['groups'])} groups, "
-              f"K = {sum(s['group_sizes'])}")
-    return 0
+# ----------------------------------------------------------------------------------------------
+def dataset_dir(exp, dataset):
+    """The nets' data folder of a dataset ("all", "coat_pantsuit", ...) in the experiment's data."""
+    return f"{exp.data_dir}/p000" + ("" if dataset == "all" else f"_{dataset}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def prepare(exp):
+    """Lists -> data_prep.eclothing LMDBs -> the nets' layout, for the datasets of the experiment's
+    variants that are not done yet (all of them again with ``--force``)."""
+    ecl = os.path.join(exp.wardrobe(), "eClothing") if exp.synthetic else exp.data
+    datasets = [d for d in config.DATASETS if any(config.split_variant(v)[0] == d for v in exp.variants)]
+    todo = [d for d in datasets
+            if exp.force or not os.path.isfile(os.path.join(dataset_dir(exp, d), "stats.json"))]
+    if not todo:
+        return
+    lists = os.path.join(exp.data_dir, "lists")
+    write_lists(ecl, lists)
+    for dataset in todo:
+        lst = os.path.join(lists, dataset)
+        if not os.path.isfile(os.path.join(lst, "labels.txt")):
+            print(f"[paper000] dataset {dataset}: not available in {ecl}; skipped", flush=True)
+            continue
+        conv = os.path.join(exp.data_dir, "conv", dataset)
+        print(f"[paper000] converting {dataset} with data_prep.eclothing -> {conv}", flush=True)
+        cmd = [sys.executable, "-m", "data_prep.eclothing", "--root", ecl, "--list", os.path.join(lst, "labels.txt"),
+               "--catalog", os.path.join(lst, "catalog.json"), "--out", conv, "--resize", str(exp.cfg["resize"]),
+               "--overwrite", "--no-progress"]
+        if exp.workers:
+            cmd += ["--workers", str(exp.workers)]
+        subprocess.run(cmd, check=True, env=python_env())
+        ddir = dataset_dir(exp, dataset)
+        s = finalize(conv, ddir)
+        print(f"[paper000] {ddir}: {s['n_train']} train / {s['n_test']} test images, {len(s['groups'])} groups",
+              flush=True)

@@ -9,8 +9,8 @@ the most they can give.
   below 100 % (synthetic wardrobe, small: 25.7 positives of 300 per image, so all top-3 ≤ 11.7 %;
   DeepFashion has about 3), and the paper's percentages are not comparable to ours without it.
 
-Both rows are computed from the converted C&A test / training LMDBs (``<data_root>/conv/cat``) and
-cached in ``<run>/baselines.json``.
+Both rows are computed from the converted C&A test / training LMDBs (``<data dir>/conv/cat``) and
+cached in the experiment folder (``runs/paper001/<data>-<scale>/baselines.json``).
 """
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ import os
 
 import numpy as np
 
-from . import config, metrics
-from .evaluate import float_rows
+from . import metrics
+from ..repro.forward import float_rows, lmdb_keys_labels
 
 
 def _labels(lmdb_dir):
-    from fashioncaffe.io.lmdb_datum import DatumReader
-
-    return np.asarray([dat.label for _, dat in DatumReader(lmdb_dir)], np.int64)
+    return lmdb_keys_labels(lmdb_dir)[1].astype(np.int64)
 
 
 def compute(test_labels, test_attributes, train_category_counts, train_attribute_positives, attribute_types):
@@ -50,13 +48,14 @@ def compute(test_labels, test_attributes, train_category_counts, train_attribute
     return rows
 
 
-def load_or_compute(data, scale, outdir, root="."):
-    """The reference rows of a run (cached in ``outdir/baselines.json``), or None when its converted
-    data are not on disk (e.g. a report rebuilt from copied results.json files)."""
+def load_or_compute(exp):
+    """The reference rows of an experiment (cached in ``<out>/baselines.json``), or None when its
+    converted data are not on disk (e.g. a report rebuilt from copied results.json files)."""
+    outdir = exp.out_dir
     cache = os.path.join(outdir, "baselines.json")
     if os.path.exists(cache):
         return json.load(open(cache))
-    droot = os.path.join(root, config.data_root(data, scale))
+    droot = exp.data_dir
     cat = os.path.join(droot, "conv", "cat")
     stats_file = os.path.join(droot, "p001", "stats.json")
     need = [os.path.join(cat, "test", "images_lmdb"), os.path.join(cat, "test", "attributes_lmdb"),
@@ -65,7 +64,7 @@ def load_or_compute(data, scale, outdir, root="."):
         return None
     stats = json.load(open(stats_file))
     train_counts = np.bincount(_labels(os.path.join(cat, "train", "images_lmdb")), minlength=len(stats["categories"]))
-    test_attributes = float_rows(os.path.join(cat, "test", "attributes_lmdb"))
+    test_attributes = float_rows(os.path.join(cat, "test", "attributes_lmdb"))[1]
     rows = compute(_labels(os.path.join(cat, "test", "images_lmdb")), test_attributes, train_counts, stats["pos"],
                    stats["attribute_types"])
     rows["positives_per_test_image"] = float((test_attributes == 1).sum(axis=1).mean())

@@ -8,10 +8,10 @@ small  "VGG-16-narrow/4": 16-32-64-128-128 filters, fc 512, input 128; CPU demo.
 full   VGG-16 exactly (64-128-256-512-512, fc 4096, input 224), initialisable from BVLC's
        VGG_ILSVRC_16_layers.caffemodel (``--weights``; see tools/paper001/vgg_init.py).
 ci     the tiny net and tiny wardrobe data (shared with tiny: ``data_scale``) with a handful of
-       iterations per stage, trained for the ``variants`` fn and global only (the default of
-       train / evaluate at this scale): an end-to-end smoke test of the whole pipeline, about 2 min
-       on 2 CPU cores (tests/test_paper001_e2e.py; its numbers mean nothing).  Its nets are
-       generated into the run folders, not committed.
+       iterations per stage, trained for the ``variants`` fn and global only (the default at
+       this scale): an end-to-end smoke test of the whole pipeline, about 2 min on 2 CPU cores
+       (tests/test_papers.py; its numbers mean nothing).  Its nets are generated into the run
+       folders, not committed.
 
 Narrow scales use MSRA fillers and scale mean-subtracted pixels by 1/64; full scale keeps VGG's
 raw pixel range.
@@ -42,9 +42,6 @@ ft      In-shop train (item ids): attributes + triplet loss on fc7_fusion (+ the
         retrieval fine-tuning of Sec. 4 ("we employ part of the benchmark data to fine-tune");
         the in-shop and consumer-to-shop retrievals are both evaluated with this model
 """
-import os
-import re
-
 VARIANTS = ["global", "global_2step", "fn_a10", "fn_a50", "fn", "fn_gtlm"]
 GLOBAL_ONLY = ("global", "global_2step")  # the nets without pose and local branches
 VARIANT_TITLES = {
@@ -95,37 +92,8 @@ SCALES = {
 # "ci": the tiny net and data, a handful of iterations, two variants (see the module docstring)
 SCALES["ci"] = dict(SCALES["tiny"], iters=dict(step1=2, step2=3, ft=2), display=1, data_scale="tiny",
                     variants=["global", "fn"], smoke=True)
-COMMITTED_SCALES = ["tiny", "small", "full"]
-RUNS_ROOT = "runs/paper001"
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
-
-def data_tag(data: str) -> str:
-    if data in ("", "synthetic"):
-        return "synthetic"
-    return "real-" + slug(os.path.basename(os.path.normpath(data)))
-
-
-def data_scale(scale: str) -> str:
-    """The scale whose data a scale reads (ci reads tiny's)."""
-    return SCALES[scale].get("data_scale", scale)
-
-
-def data_root(data: str, scale: str) -> str:
-    """Converted + adapted data of a source at a scale (relative to the repository root)."""
-    return f"{RUNS_ROOT}/data/{data_tag(data)}-{data_scale(scale)}"
-
-
-def run_root(data: str, scale: str, seed: int) -> str:
-    return f"{RUNS_ROOT}/{data_tag(data)}-{scale}/seed{seed}"
-
-
-def scale_variants(scale: str):
-    """The variants trained / evaluated at a scale by default (every variant but at ci)."""
-    return list(SCALES[scale].get("variants", VARIANTS))
+# the synthetic wardrobe's seed and the adapter's shuffling seed (data, not training)
+DATA_SEED = 0
 
 
 def stages(variant: str, rounds: int):

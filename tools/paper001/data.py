@@ -1,6 +1,6 @@
 """Data side of the paper-001 reproduction: dataset → converters → the LMDBs FashionNet's nets read.
 
-    python -m tools.paper001.data --data synthetic|<DeepFashion root> --scale tiny [--seed 0]
+    python -m tools.paper001 data --data synthetic|<DeepFashion root> --scale tiny      (:func:`prepare`)
 
 1. ``DATA=synthetic``: the synthetic wardrobe of the scale (``runs/wardrobe/<scale>``, shared with
    ``make wardrobe`` and paper 000; generated when missing) has DeepFashion's three benchmarks in their
@@ -35,7 +35,6 @@ The subsets of the 10 % / 50 % variants are the most frequent attributes of the 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -45,13 +44,14 @@ import sys
 import numpy as np
 
 from . import config
+from ..repro.layout import python_env
 
 T_XY, T_MASK, T_VIS, T_GATE, T_ATTR = 0, 16, 32, 40, 48
 
 
 def _run(cmd):
     print("+ " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=python_env())
 
 
 def find_benchmarks(root):
@@ -70,30 +70,20 @@ def find_benchmarks(root):
     return out
 
 
-def convert(data, scale, droot, seed=0, workers=None, root="."):
-    cfg = config.SCALES[scale]
-    synthetic = data in ("", "synthetic")
-    if synthetic:
-        from data_prep import wardrobe
-
-        size = config.data_scale(scale)
-        source = wardrobe.ensure(os.path.join(root, wardrobe.default_dir(size, seed)), size, seed,
-                                 workers=workers)
-    else:
-        source = data
-    bm = find_benchmarks(source)
+def convert(exp, droot):
+    bm = find_benchmarks(exp.wardrobe() if exp.synthetic else exp.data)
     mods = {"cat": "data_prep.deepfashion_category", "inshop": "data_prep.deepfashion_inshop",
             "c2s": "data_prep.consumer_to_shop"}
     for k, mod in mods.items():
         out = os.path.join(droot, "conv", k)
-        if os.path.exists(os.path.join(out, ".done")):
+        if os.path.exists(os.path.join(out, ".done")) and not exp.force:
             continue
-        cmd = [sys.executable, "-m", mod, "--root", bm[k], "--out", out, "--resize", str(cfg["size"]), "--encoded",
-               "--overwrite", "--no-progress"]
-        if synthetic:
+        cmd = [sys.executable, "-m", mod, "--root", bm[k], "--out", out, "--resize", str(exp.cfg["size"]),
+               "--encoded", "--overwrite", "--no-progress"]
+        if exp.synthetic:
             cmd.append("--synthetic")
-        if workers:
-            cmd += ["--workers", str(workers)]
+        if exp.workers:
+            cmd += ["--workers", str(exp.workers)]
         _run(cmd)
         open(os.path.join(out, ".done"), "w").close()
     return bm
@@ -122,7 +112,7 @@ def targets_vector(lm24, size, attrs, item):
 
 
 def _read_split(d, names=("images", "landmarks", "attributes", "item")):
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     out = {}
     for n in names:
@@ -138,7 +128,7 @@ def _float(d):
 
 def adapt_split(src, dst, order_fn, size, attr_map, A, with_item):
     """Re-key ``src`` (a converter split) into ``dst`` in the order given by ``order_fn(records)``."""
-    from fashioncaffe.io.lmdb_datum import DatumWriter, float_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumWriter, float_datum, make_key
 
     r = _read_split(src)
     keys = r["images"].keys
@@ -211,15 +201,17 @@ def weights_for(pos, neg, subset):
     return np.where(keep, wp, 0.0), np.where(keep, wn, 0.0)
 
 
-def prepare(data, scale, seed=0, workers=None, root="."):
-    cfg = config.SCALES[scale]
-    droot = os.path.join(root, config.data_root(data, scale))
+def prepare(exp):
+    """Converters + adapter for the experiment's data source and scale (skipped when done, unless --force)."""
+    cfg = exp.cfg
+    seed = config.DATA_SEED
+    droot = exp.data_dir
     os.makedirs(droot, exist_ok=True)
     done = os.path.join(droot, "p001", ".done")
-    if os.path.exists(done):
-        print(f"{droot}/p001 is up to date")
+    if os.path.exists(done) and not exp.force:
+        print(f"[paper001] {droot}/p001 is up to date", flush=True)
         return droot
-    bm = convert(data, scale, droot, seed, workers, root)
+    bm = convert(exp, droot)
     conv = os.path.join(droot, "conv")
     p = os.path.join(droot, "p001")
     os.makedirs(p, exist_ok=True)
@@ -256,7 +248,7 @@ def prepare(data, scale, seed=0, workers=None, root="."):
                        "neg_weight": [round(float(x), 6) for x in wn]}, f)
     stats = dict(attributes=names, attribute_types=types, A=A, pos=pos.tolist(), neg=neg.tolist(),
                  subsets=subsets, categories=meta["label"]["names"], size=cfg["size"],
-                 synthetic=data in ("", "synthetic"), source=os.path.abspath(bm["cat"]),
+                 synthetic=exp.synthetic, source=os.path.abspath(bm["cat"]),
                  counts={"cat_train": len(cat_recs), "inshop_train": len(is_recs),
                          "inshop_items_train": len({r["item"] for r in is_recs})},
                  mapped_inshop_attributes=len(is_map), seed=seed)
@@ -265,18 +257,3 @@ def prepare(data, scale, seed=0, workers=None, root="."):
     open(done, "w").close()
     print(f"wrote {p}: C&A train {len(cat_recs)}, In-shop train {len(is_recs)} (PK order), A = {A}")
     return droot
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="synthetic")
-    ap.add_argument("--scale", default="tiny", choices=list(config.SCALES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=None)
-    a = ap.parse_args(argv)
-    prepare(a.data, a.scale, a.seed, a.workers)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

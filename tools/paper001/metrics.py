@@ -13,8 +13,10 @@
 * landmark detection rate — share of visible ground-truth landmarks whose prediction lies within a
   normalised distance d (Euclidean, in units of the image side) of the truth, per landmark, vs d.
 
-The per-image / per-query outcomes behind each number are kept (``*_hits``, ``retrieval_first_hit``)
-so that two variants can be compared on the same test items (``paired_bootstrap``).
+:func:`score` computes every results.json metric from the run's predictions.npz alone (tasks
+``category``, ``attributes``, ``landmarks``, ``inshop``, ``c2s``: see tools/paper001/evaluate.py);
+:func:`outcome` gives the per-image / per-query outcomes behind a number, so that two variants can
+be compared on the same test items (the report's paired bootstrap).
 """
 from __future__ import annotations
 
@@ -87,19 +89,22 @@ def l2n(x):
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def retrieval_first_hit(query_feats, query_items, gallery_feats, gallery_items, kmax=50, chunk=1024):
-    """Per query: the 0-based rank of the first same-item gallery image among the kmax nearest
-    (cosine), or -1 when none is; and kmax (capped at the gallery size)."""
+def retrieval_ranked(query_feats, gallery_feats, kmax=50, chunk=1024):
+    """Per query, the indices of the kmax nearest gallery images (cosine; ties by gallery order)."""
     q, g = l2n(query_feats), l2n(gallery_feats)
-    qi, gi = np.asarray(query_items).reshape(-1), np.asarray(gallery_items).reshape(-1)
-    kmax = min(kmax, len(gi))
-    first_hit = np.full(len(qi), -1, dtype=np.int64)
-    for s in range(0, len(qi), chunk):
+    kmax = min(kmax, len(g))
+    out = np.empty((len(q), kmax), dtype=np.int64)
+    for s in range(0, len(q), chunk):
         sim = q[s:s + chunk] @ g.T
-        order = np.argsort(-sim, axis=1, kind="stable")[:, :kmax]
-        match = gi[order] == qi[s:s + chunk, None]
-        first_hit[s:s + chunk] = np.where(match.any(axis=1), match.argmax(axis=1), -1)
-    return first_hit, kmax
+        out[s:s + chunk] = np.argsort(-sim, axis=1, kind="stable")[:, :kmax]
+    return out
+
+
+def first_hit(ranked, query_items, gallery_items):
+    """Per query: the 0-based rank of the first same-item gallery image in ``ranked``, or -1."""
+    qi, gi = np.asarray(query_items).reshape(-1), np.asarray(gallery_items).reshape(-1)
+    match = gi[np.asarray(ranked)] == qi[:, None]
+    return np.where(match.any(axis=1), match.argmax(axis=1), -1).astype(np.int64)
 
 
 def topk_from_first_hit(first_hit, kmax):
@@ -111,25 +116,8 @@ def topk_from_first_hit(first_hit, kmax):
 
 def retrieval_topk(query_feats, query_items, gallery_feats, gallery_items, kmax=50, chunk=1024):
     """acc[k-1] = share of queries with a same-item gallery image among the k nearest (cosine)."""
-    return topk_from_first_hit(*retrieval_first_hit(query_feats, query_items, gallery_feats, gallery_items,
-                                                    kmax, chunk))
-
-
-def paired_bootstrap(num_a, num_b, den=None, den_b=None, n_boot=2000, seed=0):
-    """95 % interval of ratio(a) − ratio(b) over the same test items resampled with replacement,
-    ratio = Σ num / Σ den (den: ones when None, i.e. a mean).  Returns (difference, low, high)."""
-    num_a, num_b = np.asarray(num_a, np.float64), np.asarray(num_b, np.float64)
-    den_a = np.ones_like(num_a) if den is None else np.asarray(den, np.float64)
-    den_b = den_a if den_b is None else np.asarray(den_b, np.float64)
-    if len(num_a) != len(num_b) or len(num_a) == 0:
-        raise ValueError("paired_bootstrap: both results must be per item of the same, non-empty test set")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(num_a), size=(n_boot, len(num_a)))
-    diff = num_a[idx].sum(1) / np.maximum(den_a[idx].sum(1), 1e-12) - \
-        num_b[idx].sum(1) / np.maximum(den_b[idx].sum(1), 1e-12)
-    point = num_a.sum() / max(den_a.sum(), 1e-12) - num_b.sum() / max(den_b.sum(), 1e-12)
-    lo, hi = np.percentile(diff, [2.5, 97.5])
-    return float(point), float(lo), float(hi)
+    ranked = retrieval_ranked(query_feats, gallery_feats, kmax, chunk)
+    return topk_from_first_hit(first_hit(ranked, query_items, gallery_items), ranked.shape[1])
 
 
 def detection_rates(pred_xy, gt_xy, visible, thresholds):
@@ -158,3 +146,63 @@ def input_dependence(scores):
 
 #: input_dependence below this marks a collapsed variant in the report
 COLLAPSE_THRESHOLD = 0.05
+
+
+# ----------------------------------------------------------------------------------------------
+# the framework's side: metrics and per-item outcomes from predictions.npz
+THRESHOLDS = [round(0.01 * i, 2) for i in range(0, 21)]  # normalised distances of Fig. 10
+NO_C2S = "no ground-truth landmarks in the consumer-to-shop LMDBs"
+
+
+def _attribute_metrics(a):
+    scores, targets, types = a["scores"], a["labels"], [str(t) for t in a["types"]]
+    out = {}
+    for k in (3, 5):
+        out[f"all_top{k}"] = attribute_recall(scores, targets, k)
+        for t in ATTR_TYPES:
+            out[f"{t}_top{k}"] = attribute_recall(scores, targets, k, [j for j, tt in enumerate(types) if tt == t])
+    out["mean_auc"] = attribute_auc(scores, targets)
+    return out
+
+
+def _retrieval(t):
+    fh = first_hit(t["ranked"], t["labels"], t["gallery_labels"])
+    return {"topk": topk_from_first_hit(fh, t["ranked"].shape[1]), "n_query": int(len(t["ids"])),
+            "n_gallery": int(len(t["gallery_ids"]))}
+
+
+def score(tasks):
+    """Every paper-001 metric of a run from its predictions."""
+    c = tasks["category"]
+    dep = input_dependence(c["scores"])
+    out = {"n_test_images": int(len(c["labels"])),
+           "category": {f"top{k}": topk_accuracy(c["scores"], c["labels"], k) for k in (3, 5)},
+           "collapse": {"input_dependence": dep, "distinct_top1": int(len(np.unique(np.asarray(c["scores"]).argmax(1)))),
+                        "collapsed": bool(dep < COLLAPSE_THRESHOLD)},
+           "attributes": _attribute_metrics(tasks["attributes"])}
+    if "landmarks" in tasks:
+        lm = tasks["landmarks"]
+        rates, counts = detection_rates(lm["scores"], lm["labels"], lm["visible"], THRESHOLDS)
+        out["landmarks"] = {"thresholds": THRESHOLDS, "rates": rates, "visible_counts": counts,
+                            "visibility_accuracy": float(((lm["visible_prob"] > 0.5) == lm["visible"].astype(bool)).mean())}
+    for key in ("inshop", "c2s"):
+        out[key] = _retrieval(tasks[key]) if key in tasks else {"topk": None, "note": NO_C2S}
+    return out
+
+
+def outcome(tasks, name):
+    """(item ids, num, den or None) per test item: ``category_top3`` (hit per C&A test image),
+    ``attributes_all_top3`` (positives among the top 3, positives), ``inshop_top20`` (same item among
+    the 20 nearest, per in-shop query)."""
+    if name == "category_top3":
+        c = tasks["category"]
+        return c["ids"], topk_hits(c["scores"], c["labels"], 3), None
+    if name == "attributes_all_top3":
+        a = tasks["attributes"]
+        hits, positives = attribute_hits(a["scores"], a["labels"], 3)
+        return a["ids"], hits, positives
+    if name == "inshop_top20":
+        t = tasks["inshop"]
+        fh = first_hit(t["ranked"], t["labels"], t["gallery_labels"])
+        return t["ids"], (fh >= 0) & (fh < 20), None
+    raise SystemExit(f"paper 001: no per-item outcome {name!r} (category_top3, attributes_all_top3, inshop_top20)")

@@ -1,7 +1,9 @@
 """Initialise FashionNet from BVLC's VGG-16 ImageNet caffemodel (net surgery, pycaffe API).
 
-    python -m tools.paper001.vgg_init --vgg VGG_ILSVRC_16_layers.caffemodel --scale full --variant fn \
-        --out fn_init.caffemodel
+    python -m tools.paper001 train --scale full --weights VGG_ILSVRC_16_layers.caffemodel
+
+maps the file onto each run's deploy net (``netgen.run_plan`` → :func:`maybe_map_vgg`) into
+``<run>/vgg_init.caffemodel``, which the run's first stage starts from.
 
 The written caffemodel holds only the layers that come from VGG-16: conv1_1 … conv4_3 and the global
 branch's conv5_1 … conv5_3 (same names as VGG's), the pose branch's conv5_pose_x (from VGG's conv5_x),
@@ -13,11 +15,7 @@ layer, or one that already has fc7_fusion) is used as it is by the training driv
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-
-from . import config, netgen
 
 # FashionNet layer → the VGG-16 layer it starts from, beyond the layers both nets name alike
 FROM_VGG = {"conv5_pose_1": "conv5_1", "conv5_pose_2": "conv5_2", "conv5_pose_3": "conv5_3",
@@ -26,21 +24,19 @@ FROM_VGG = {"conv5_pose_1": "conv5_1", "conv5_pose_2": "conv5_2", "conv5_pose_3"
 
 def vgg_layers(path):
     """{layer name: [arrays]} of a caffemodel (V1/V2 binary or HDF5)."""
-    from fashioncaffe.io.caffemodel import iter_layer_blobs
+    from fashioncaffe.formats import iter_layer_blobs
 
     return {name: arrays for name, arrays in iter_layer_blobs(path) if arrays}
 
 
-def fashionnet_params(scale, variant):
-    """[(layer name, layer type, [param shapes])] of the variant's deploy net at a scale."""
+def fashionnet_params(deploy_text):
+    """[(layer name, layer type, [param shapes])] of a FashionNet deploy net (prototxt text)."""
     import tempfile
 
     import fashioncaffe as caffe
 
-    cfg = config.SCALES[scale]
-    text = str(netgen.deploy_net(cfg, variant, netgen.attribute_count(scale), "vgg_init"))
     with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(text)
+        f.write(deploy_text)
     try:
         net = caffe.Net(f.name, caffe.TEST)
     finally:
@@ -49,19 +45,20 @@ def fashionnet_params(scale, variant):
     return [(name, types[name], [tuple(b.data.shape) for b in blobs]) for name, blobs in net.params.items()]
 
 
-def map_vgg(vgg_path, scale, variant, out_path, log=print):
-    """Write FashionNet's VGG-initialised layers to ``out_path``; returns {FashionNet layer: VGG layer}."""
+def map_vgg(vgg_path, deploy_text, out_path, what="FashionNet", log=print):
+    """Write the VGG-initialised layers of the FashionNet ``deploy_text`` (described as ``what`` in
+    messages) to ``out_path``; returns {FashionNet layer: VGG layer}."""
     import numpy as np
 
-    from fashioncaffe.io.blobproto import array_to_blobproto
-    from fashioncaffe.io.caffemodel import write_caffemodel
+    from fashioncaffe.formats.blobproto import array_to_blobproto
+    from fashioncaffe.formats import write_caffemodel
     from fashioncaffe.proto import caffe_pb2
 
     src = vgg_layers(vgg_path)
     out = caffe_pb2.NetParameter()
-    out.name = f"FashionNet ({variant}, {scale}) layers initialised from {os.path.basename(vgg_path)}"
+    out.name = f"{what} layers initialised from {os.path.basename(vgg_path)}"
     mapped = {}
-    for name, ltype, shapes in fashionnet_params(scale, variant):
+    for name, ltype, shapes in fashionnet_params(deploy_text):
         vname = FROM_VGG.get(name, name)
         arrays = src.get(vname)
         if arrays is None:
@@ -76,8 +73,7 @@ def map_vgg(vgg_path, scale, variant, out_path, log=print):
             lp.blobs.append(array_to_blobproto(np.asarray(a, np.float32).reshape(s)))
         mapped[name] = vname
     if not mapped:
-        raise SystemExit(f"{vgg_path}: no VGG-16 layer fits FashionNet at scale {scale!r} ("
-                         f"{config.SCALES[scale]['arch']}); BVLC's VGG-16 weights fit the full scale only.")
+        raise SystemExit(f"{vgg_path}: no VGG-16 layer fits {what}; BVLC's VGG-16 weights fit the full scale only.")
     write_caffemodel(out_path, out)
     log(f"vgg_init: {len(mapped)} FashionNet layers from {vgg_path} → {out_path}")
     return mapped
@@ -88,26 +84,11 @@ def is_vgg16(path):
     return {"conv5_3", "fc7"} <= names and "fc7_fusion" not in names
 
 
-def maybe_map_vgg(weights, scale, variant, out_dir):
+def maybe_map_vgg(weights, deploy_text, out_dir, what="FashionNet"):
     """The weights to start training from: a VGG-16 caffemodel is mapped first, anything else is used as is."""
     if not is_vgg16(weights):
         return weights
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "vgg_init.caffemodel")
-    map_vgg(weights, scale, variant, out)
+    map_vgg(weights, deploy_text, out, what)
     return out
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vgg", required=True)
-    ap.add_argument("--scale", default="full", choices=list(config.SCALES))
-    ap.add_argument("--variant", default="fn", choices=config.VARIANTS)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    map_vgg(a.vgg, a.scale, a.variant, a.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

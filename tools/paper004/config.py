@@ -27,7 +27,11 @@ small  "AlexNet-narrow/2": conv 48-128-192-192-128, input 227 (conv5 13 × 13, R
 full   AlexNet's conv1-conv5 exactly (names and shapes of BVLC's bvlc_alexnet, so ``--weights
        bvlc_alexnet.caffemodel`` initialises them; the paper: "we use the pre-trained AlexNet weights
        up until conv-5"), general fc 4096, branch fc 1024 → signature 256, batch 64
-ci     tiny's nets and data, a handful of iterations (pipeline smoke test; its numbers mean nothing)
+``manip_repeats``: random manipulations drawn per valid query (the paper: one; our small galleries
+hold a target for few of them, so the smaller scales draw several, each a separate task).
+
+ci     tiny's nets and data, a handful of iterations, proposed and w/o parts only (pipeline smoke test;
+       its numbers mean nothing)
 
 Narrow scales use MSRA fillers and scale mean-subtracted pixels by 1/64; full keeps AlexNet's raw
 range and gaussian fillers.  No crop and no mirror (the part boxes stay aligned with the image).
@@ -82,19 +86,20 @@ SCALES = {
     "tiny": dict(arch="AlexNet-narrow/6 (conv 16-32-48-48-32, input 127)", size=127,
                  conv=(16, 32, 48, 48, 32), fc_general=128, fc_branch=64, signature=32, pooled=3,
                  filler="msra", input_scale=0.015625, batch=32, base_lr=0.01, momentum=0.9,
-                 weight_decay=5e-4, iters=dict(attr=300, joint=200), display=20, seeds=[1]),
+                 weight_decay=5e-4, iters=dict(attr=300, joint=200), display=20, seeds=[1], manip_repeats=10),
     "small": dict(arch="AlexNet-narrow/2 (conv 48-128-192-192-128, input 227)", size=227,
                   conv=(48, 128, 192, 192, 128), fc_general=1024, fc_branch=256, signature=128, pooled=6,
                   filler="msra", input_scale=0.015625, batch=32, base_lr=0.01, momentum=0.9,
-                  weight_decay=5e-4, iters=dict(attr=6000, joint=2000), display=100, seeds=[1, 2, 3]),
+                  weight_decay=5e-4, iters=dict(attr=6000, joint=2000), display=100, seeds=[1, 2, 3],
+                  manip_repeats=3),
     "full": dict(arch="AlexNet conv1-conv5 (input 227)", size=227, conv=(96, 256, 384, 384, 256),
                  fc_general=4096, fc_branch=1024, signature=256, pooled=6, filler="gaussian", input_scale=1.0,
                  batch=64, base_lr=0.01, momentum=0.9, weight_decay=5e-4,
                  # 30 epochs of 80,817 training images (less the validation tenth), then 10 at 0.001
-                 iters=dict(attr=34100, joint=11400), display=100, seeds=[1, 2, 3]),
+                 iters=dict(attr=34100, joint=11400), display=100, seeds=[1, 2, 3], manip_repeats=1),
 }
 SCALES["ci"] = dict(SCALES["tiny"], iters=dict(attr=3, joint=2), display=1, data_scale="tiny", seeds=[1],
-                    smoke=True)
+                    smoke=True, variants=["wo_parts", "proposed"])
 COMMITTED_SCALES = ["tiny", "full"]
 RUNS_ROOT = "runs/paper004"
 

@@ -121,7 +121,7 @@ def convert(src, droot, cfg, seed=0, workers=None):
 
 def _extract_row(args):
     value, lower = args
-    from fashioncaffe.io.lmdb_datum import datum_to_array, parse_datum
+    from fashioncaffe.formats.lmdb_datum import datum_to_array, parse_datum
 
     img = datum_to_array(parse_datum(value), color=True, hwc=True)
     ex = parts.extract_parts(img)
@@ -135,7 +135,7 @@ def adapt_split(src, dst, order, lower_of, workers=None, progress=True):
 
     from tqdm import tqdm
 
-    from fashioncaffe.io.lmdb_datum import DatumReader, DatumWriter, float_datum, make_key
+    from fashioncaffe.formats.lmdb_datum import DatumReader, DatumWriter, float_datum, make_key
 
     ri = DatumReader(os.path.join(src, "images_lmdb"))
     ra = DatumReader(os.path.join(src, "attributes_lmdb"))
@@ -178,7 +178,19 @@ def lower_body_test(meta):
 
 
 def prepare(data="synthetic", scale="tiny", seed=0, special="paper", workers=None, root=".", progress=True):
-    """Everything of steps 1-4 (skipped when ``p004/.done`` exists); returns the data root."""
+    """Everything of steps 1-4 (skipped when ``p004/.done`` exists); returns the data root.
+
+    The framework calls it as ``prepare(exp)`` (an Experiment: its data source, scale and workers into
+    ``exp.data_dir``; ``--force`` adapts again); tools and the web app as ``prepare(data, scale, ...)``."""
+    if hasattr(data, "data_dir"):
+        exp = data
+        done = os.path.join(exp.data_dir, "p004", ".done")
+        if exp.force and os.path.exists(done):
+            os.remove(done)
+        droot = prepare(exp.data, exp.scale, workers=exp.workers)
+        if os.path.normpath(droot) != os.path.normpath(exp.data_dir):
+            raise SystemExit(f"paper 004 data went to {droot}, the framework expects {exp.data_dir}")
+        return droot
     cfg = config.SCALES[scale]
     droot = os.path.join(root, config.data_root(data, scale))
     p = os.path.join(droot, "p004")

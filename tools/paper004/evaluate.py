@@ -5,10 +5,12 @@ search protocols of tools/paper004/metrics.py, and the raw predictions every num
     res, pred = evaluate_variant(droot, "tiny", info["deploy"], info["weights"], "proposed", seed=1)
 
 ``res``: {protocol: {"tasks": T, "topk": [acc@1 … acc@50], "top20": …, "random_top20": …}} for
-``direct``, ``manip1``, ``manip2``, ``table2/<attribute>`` and ``enumerated`` (with ``top30`` and
-``ndcg30``); ``random_top20`` is the expected accuracy of a random ranking (hypergeometric, from the
-number of matching gallery images).  ``pred``: arrays for predictions.npz -- per protocol the query
-rows, the targets and the ranked gallery indices (top 50), plus the gallery ids and attribute table.
+``direct``, ``manip1``, ``manip2``, ``table2_<attribute>`` and ``enumerated`` (with ``top30`` and
+``ndcg30``) -- :func:`metrics.score`; ``random_top20`` is the expected accuracy of a random ranking
+(hypergeometric, from the number of matching gallery images).  ``pred``: flat arrays -- per protocol
+``<protocol>_{ids,labels,query_labels,ranked}`` (targets, ranked gallery indices, top 50), plus the
+gallery ids and attribute table.  In the framework (``python -m tools.paper004``), :func:`predict`
+returns the same per protocol as predictions.npz tasks.
 ``queries="query"`` evaluates the paper's query split; ``"val"`` the validation images against the
 gallery (model selection).
 """
@@ -26,7 +28,7 @@ from .search import ClassicTargets, GalleryIndex, Prototypes, represent_queries
 
 def split_labels(d):
     """(names, N × groups labels (−1 missing)) of an adapted split."""
-    from fashioncaffe.io.lmdb_datum import DatumReader
+    from fashioncaffe.formats.lmdb_datum import DatumReader
 
     r = DatumReader(os.path.join(d, "attributes_lmdb"))
     names = [k.decode("utf-8").split("_", 1)[1] for k in r.keys]
@@ -35,7 +37,7 @@ def split_labels(d):
 
 def iter_images(d, batch=256):
     """Batches of an adapted split's images (uint8 BGR HWC), in key order, without holding them all."""
-    from fashioncaffe.io.lmdb_datum import DatumReader, datum_to_array
+    from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     buf = []
     for _, dat in DatumReader(os.path.join(d, "images_lmdb")):
@@ -69,14 +71,6 @@ def source_for(droot, scale, variant, deploy, weights, spec):
     cfg = config.SCALES[scale]
     return EngineFeatures.from_files(deploy, weights, os.path.join(droot, "p004", "mean.binaryproto"), cfg["size"],
                                      cfg["input_scale"], variant, spec.groups, spec.special)
-
-
-def random_topk(match_counts, n, k):
-    """Expected top-k accuracy of a random ranking of n gallery images with m_t matches per task."""
-    from math import comb
-
-    return float(np.mean([1.0 - comb(n - m, k) / comb(n, k) if m else 0.0 for m in match_counts])) \
-        if len(match_counts) else float("nan")
 
 
 class Evaluator:
@@ -129,39 +123,69 @@ class Evaluator:
         return self.index.search(query, k)[0]
 
 
-def evaluate_variant(droot, scale, deploy, weights, variant, spec, seed=1, queries="query", repeats=1):
-    """(results, predictions) of one trained variant on the query (or val) split; see the docstring.
+def draw_protocols(q_special, g_special, spec, seed, repeats=1):
+    """{protocol: [Task]} of the paper's searches (tools/paper004/metrics.py), drawn with the run's seed
+    from the labels alone -- every variant of a seed gets the same tasks (paired comparisons).
     ``repeats``: random manipulations drawn per query (the paper: 1)."""
-    ev = Evaluator(droot, scale, deploy, weights, variant, spec, queries)
     rng = np.random.default_rng(seed)
     sizes = [spec.sizes[v] for v in spec.special]
-    protocols = {"direct": metrics.direct_tasks(ev.q_special),
-                 "manip1": metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, 1, repeats=repeats),
-                 "manip2": metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, 2, repeats=repeats)}
+    out = {"direct": metrics.direct_tasks(q_special),
+           "manip1": metrics.manipulation_tasks(q_special, sizes, g_special, rng, 1, repeats=repeats),
+           "manip2": metrics.manipulation_tasks(q_special, sizes, g_special, rng, 2, repeats=repeats)}
     for a, v in enumerate(spec.special):
-        protocols[f"table2/{v}"] = metrics.manipulation_tasks(ev.q_special, sizes, ev.g_special, rng, attribute=a,
-                                                              repeats=repeats)
-    protocols["enumerated"] = metrics.enumerated_tasks(ev.q_special, sizes, ev.g_special)
-    res, pred = {}, {"gallery_ids": np.array(ev.g_names), "gallery_labels": ev.g_special,
-                     "query_ids": np.array(ev.q["names"]), "special": np.array(spec.special)}
-    n = len(ev.g_special)
+        out[f"table2_{v}"] = metrics.manipulation_tasks(q_special, sizes, g_special, rng, attribute=a,
+                                                        repeats=repeats)
+    out["enumerated"] = metrics.enumerated_tasks(q_special, sizes, g_special)
+    return out
+
+
+def prediction_tasks(ev, protocols):
+    """The predictions.npz tasks (tools/repro/results.py schema) of ranked protocols: per task ``ids``
+    (query id | changes), ``labels`` (the target special attributes), ``query_labels``, ``ranked`` (top
+    50 gallery indices), ``gallery_ids`` / ``gallery_labels`` (the gallery's special-attribute table)."""
+    names = ev.spec.special
+    out = {}
     for name, tasks in protocols.items():
         ranked = ev.rank(tasks)
-        targets = metrics.targets_of(tasks, len(spec.special))
-        first = metrics.first_hit(metrics.hits(ranked, ev.g_special, targets)) if tasks else np.zeros(0, int)
-        topk = metrics.topk_accuracy(first)
-        matches = metrics.match_matrix(targets, ev.g_special).sum(1) if tasks else []
-        r = {"tasks": len(tasks), "topk": topk, "top20": topk[19], "random_top20": random_topk(matches, n, 20),
-             "ceiling": float(np.mean(np.asarray(matches) > 0)) if tasks else float("nan")}
-        if name == "enumerated":
-            r["top30"] = topk[29]
-            r["ndcg30"] = float(metrics.ndcg_at_k(ranked, ev.g_special, targets, 30).mean()) if tasks else float("nan")
-        res[name] = r
-        key = name.replace("/", "_")
-        pred[f"{key}_query_rows"] = np.array([t.query for t in tasks], int)
-        pred[f"{key}_targets"] = targets
-        pred[f"{key}_ranked"] = ranked
-        pred[f"{key}_first_hit"] = first
+        ids = [ev.q["names"][t.query] + "".join(f"|{names[a]}={v}" for a, v in sorted(t.changes.items()))
+               for t in tasks]
+        out[name] = {"ids": np.array(ids, dtype=str), "labels": metrics.targets_of(tasks, len(names)),
+                     "query_labels": ev.q_special[[t.query for t in tasks]].reshape(len(tasks), len(names)),
+                     # a protocol without tasks (a small gallery) keeps its (0, 50) shape
+                     "ranked": np.asarray(ranked, np.int64).reshape(len(tasks), metrics.KMAX if not tasks else -1),
+                     "gallery_ids": np.array(ev.g_names, dtype=str), "gallery_labels": ev.g_special}
+    return out
+
+
+def predict(exp, run):
+    """The framework's hook: the run's deploy net over the query / gallery / training splits of
+    ``exp.data_dir``, every protocol ranked; returns (tasks, info)."""
+    from ..repro import forward
+    from .netgen import AttrSpec
+
+    forward.use_device(exp)
+    stats = json.load(open(os.path.join(exp.data_dir, "p004", "stats.json")))
+    spec = AttrSpec(stats["groups"], stats["sizes"], stats["special"])
+    ev = Evaluator(exp.data_dir, exp.scale, run.training["info"]["deploy"], run.final_weights, run.variant, spec)
+    protocols = draw_protocols(ev.q_special, ev.g_special, spec, run.seed, exp.cfg.get("manip_repeats", 1))
+    tasks = prediction_tasks(ev, protocols)
+    info = {"special": spec.special, "special_set": stats.get("special_set", "paper"),
+            "queries": len(ev.q_special), "valid_queries": int(metrics.valid_rows(ev.q_special).sum()),
+            "gallery": len(ev.g_special), "tasks": {k: len(v) for k, v in protocols.items()},
+            "part_extraction_vs_truth": stats.get("part_extraction_vs_truth")}
+    return tasks, info
+
+
+def evaluate_variant(droot, scale, deploy, weights, variant, spec, seed=1, queries="query", repeats=1):
+    """(results, predictions) of one trained variant on the query (or val) split, outside the framework
+    (the web app, model selection on ``val``); results = :func:`metrics.score` of the predictions."""
+    ev = Evaluator(droot, scale, deploy, weights, variant, spec, queries)
+    tasks = prediction_tasks(ev, draw_protocols(ev.q_special, ev.g_special, spec, seed, repeats))
+    res = metrics.score(tasks)
+    pred = {f"{name}_{field}": a for name, t in tasks.items() for field, a in t.items()
+            if field not in ("gallery_ids", "gallery_labels")}
+    pred.update(gallery_ids=np.array(ev.g_names), gallery_labels=ev.g_special, query_ids=np.array(ev.q["names"]),
+                special=np.array(spec.special))
     return res, pred
 
 

@@ -112,7 +112,7 @@ class EngineFeatures(_Source):
     @classmethod
     def from_files(cls, deploy, weights, mean_file, size, scale, variant, groups, special, batch=32):
         import fashioncaffe as caffe
-        from fashioncaffe.io.blobproto import read_binaryproto
+        from fashioncaffe.formats.blobproto import read_binaryproto
 
         net = caffe.Net(deploy, caffe.TEST, weights=weights)
         return cls(net, size=size, mean=read_binaryproto(mean_file), scale=scale, variant=variant, groups=groups,
@@ -156,7 +156,7 @@ class OnnxFeatures(_Source):
 
     @classmethod
     def from_files(cls, model, mean_file, size, scale, variant, groups, special, batch=32, threads=None):
-        from fashioncaffe.io.blobproto import read_binaryproto
+        from fashioncaffe.formats.blobproto import read_binaryproto
         from fashioncaffe.onnx.testing import ort_session
 
         return cls(ort_session(model, threads=threads), size=size, mean=read_binaryproto(mean_file), scale=scale,

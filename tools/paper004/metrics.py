@@ -147,3 +147,57 @@ def per_attribute(tasks, names):
         if len(t.changes) == 1:
             out[names[next(iter(t.changes))]].append(pos)
     return out
+
+
+def random_topk(match_counts, n, k):
+    """Expected top-k accuracy of a random ranking of n gallery images with m_t matches per task."""
+    from math import comb
+
+    return float(np.mean([1.0 - comb(n - m, k) / comb(n, k) if m else 0.0 for m in match_counts])) \
+        if len(match_counts) else None
+
+
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def first_hits(task):
+    """Per task of a predictions.npz protocol: the 0-based rank of the first gallery image matching the
+    target, −1 when none is in the ranked top 50."""
+    if len(task["ranked"]) == 0:
+        return np.zeros(0, int)
+    return first_hit(hits(task["ranked"], task["gallery_labels"], task["labels"]))
+
+
+def score(tasks):
+    """Every number of the report, from the predictions alone: per protocol ``tasks`` (count),
+    ``topk`` [acc@1 … acc@50], ``top20``, ``random_top20`` (a random ranking's expected top-20),
+    ``ceiling`` (share of tasks the gallery has a match for); ``enumerated`` adds ``top30`` and
+    ``ndcg30``.  Undefined values (no task) are None."""
+    out = {}
+    for name, t in tasks.items():
+        n_tasks, gallery = len(t["ranked"]), np.asarray(t["gallery_labels"])
+        topk = [_finite(v) for v in topk_accuracy(first_hits(t))]
+        matches = match_matrix(t["labels"], gallery).sum(1) if n_tasks else np.zeros(0, int)
+        r = {"tasks": n_tasks, "topk": topk, "top20": topk[19],
+             "random_top20": random_topk(matches, len(gallery), min(20, len(gallery))),
+             "ceiling": float(np.mean(matches > 0)) if n_tasks else None}
+        if name == "enumerated":
+            r["top30"] = topk[29]
+            r["ndcg30"] = float(ndcg_at_k(t["ranked"], gallery, t["labels"], 30).mean()) if n_tasks else None
+        out[name] = r
+    return out
+
+
+def outcome(tasks, name):
+    """Per-task outcomes of ``<protocol>.top<k>`` (1 when a match is within the top k) or
+    ``enumerated.ndcg30`` (the task's NDCG@30); (ids, values, None): the number is their mean."""
+    protocol, _, what = name.partition(".")
+    t = tasks[protocol]
+    if what == "ndcg30":
+        return t["ids"], ndcg_at_k(t["ranked"], t["gallery_labels"], t["labels"], 30), None
+    if not what.startswith("top"):
+        raise ValueError(f"outcome {name!r}: expected <protocol>.top<k> or enumerated.ndcg30")
+    k = int(what[3:])
+    first = first_hits(t)
+    return t["ids"], ((first >= 0) & (first < k)).astype(np.float64), None

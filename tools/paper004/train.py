@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from . import amnet, config, netgen
-from .evaluate import source_for, split_features, split_labels
+from . import amnet, amnet_init, config, netgen
 
 
 def attr_spec(droot, special=None):
@@ -43,7 +42,7 @@ def final_model(prefix, iters):
 def train_variant(droot, scale, seed, variant, run_root, weights=None, gpu=None, log=print):
     """Train every stage of ``variant``; returns {"deploy": path, "weights": final caffemodel, ...}."""
     import fashioncaffe as caffe
-    from fashioncaffe.solvers.base import get_solver
+    from fashioncaffe.solvers.sgd_solver import get_solver
 
     cfg = config.SCALES[scale]
     run_dir = os.path.join(run_root, variant)
@@ -82,13 +81,9 @@ def train_variant(droot, scale, seed, variant, run_root, weights=None, gpu=None,
 def amnet_prototypes(droot, scale, variant, deploy, weights):
     """AMNet's initial memory: the mean fc7 per special attribute value over the training images, from
     the ``attr`` stage's model."""
-    spec, stats = attr_spec(droot)
-    train_dir = os.path.join(droot, "p004", "train")
+    spec, _ = attr_spec(droot)
     # the attr-stage AMNet net is classic's (the same layers): read fc7 with classic's deploy net
     attr_deploy = os.path.join(os.path.dirname(deploy), "attr_stage_deploy.prototxt")
     with open(attr_deploy, "w") as f:
-        f.write(netgen.HEADER + str(netgen.deploy_net(config.SCALES[scale], spec, "classic", "amnet_attr_stage")))
-    src = source_for(droot, scale, "classic", attr_deploy, weights, spec)
-    feats = split_features(src, train_dir).signatures["all"]
-    cols = [stats["groups"].index(v) for v in spec.special]
-    return amnet.memory_prototypes(feats, split_labels(train_dir)[1][:, cols], spec)
+        f.write(netgen.attr_stage_deploy(config.SCALES[scale], spec))
+    return amnet_init.prototypes(droot, scale, spec, attr_deploy, weights)
