@@ -185,3 +185,14 @@ def test_features_are_cached_beside_the_model(search_app_model, cat):
     again = Catalogue.load(search_app_model.onnx, search_app_model.mean, search_app_model.data_root, cache)
     for v in cat.search.index.names:
         np.testing.assert_array_equal(again.search.index.sigs[v], cat.search.index.sigs[v])
+
+
+def test_shopper_store_forgets_the_least_recently_used_first():
+    from tools.search_app.shoppers import ShopperStore
+
+    store = ShopperStore(capacity=2)
+    a, b = store.get("a"), store.get("b")
+    assert store.get("a") is a            # touched: b is now the oldest
+    store.get("c")
+    assert len(store) == 2 and store.get("a") is a and store.get("b") is not b
+    assert ShopperStore.new_token() != ShopperStore.new_token()

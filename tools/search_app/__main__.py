@@ -31,7 +31,11 @@ def main(argv=None):
     model = ensure_model(a.data, a.scale, a.seed, a.variant)
     app = build_app(model, a.threads)
     print(f"fashion search: http://{a.host}:{a.port}/  (model {model.run_dir}; Ctrl-C stops)", flush=True)
-    app.run(host=a.host, port=a.port, threaded=True, use_reloader=False)
+    try:
+        app.run(host=a.host, port=a.port, threaded=True, use_reloader=False)
+    except OSError as e:   # most often: the port is taken (another demo still running)
+        raise SystemExit(f"search app: cannot serve on {a.host}:{a.port} ({e}); stop what uses the port or pick "
+                         "another one (make search-demo SEARCH_PORT=8005, or --port)")
     return 0
 
 
