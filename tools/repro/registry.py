@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 #: every paper on the framework, in order
-PAPERS = ("000", "001")
+PAPERS = ("000", "001", "004")
 
 #: the modules a paper package provides (each only what is the paper's own)
 MODULES = ("paper", "config", "data", "netgen", "evaluate", "metrics", "report")
