@@ -63,3 +63,9 @@ demo: $(VENV_STAMP) ## the main job: tiny synthetic wardrobe → LMDB → train 
 	$(PY) -m tools.demo --out runs/demo
 
 .PHONY: demo
+
+SEARCH_PORT ?= 8004
+search-demo: $(VENV_STAMP) ## paper 004's fashion search as a web app on http://127.0.0.1:$(SEARCH_PORT) (trains the tiny model first if none exists)
+	PYTHONPATH="$(CURDIR)" $(PY) -m tools.search_app --data $(DATA) --scale $(SCALE) --port $(SEARCH_PORT)
+
+.PHONY: search-demo

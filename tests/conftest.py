@@ -55,3 +55,11 @@ def paper_ci(tmp_path_factory):
         return done[number]
 
     return run
+
+
+@pytest.fixture(scope="session")
+def search_app_model(tmp_path_factory):
+    """The search app's small trained model (tests/search_app_support.py), built once per session."""
+    from search_app_support import build_test_model
+
+    return build_test_model(str(tmp_path_factory.mktemp("search_app")))

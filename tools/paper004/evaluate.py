@@ -151,7 +151,8 @@ def prediction_tasks(ev, protocols):
                for t in tasks]
         out[name] = {"ids": np.array(ids, dtype=str), "labels": metrics.targets_of(tasks, len(names)),
                      "query_labels": ev.q_special[[t.query for t in tasks]].reshape(len(tasks), len(names)),
-                     "ranked": np.asarray(ranked, np.int64).reshape(len(tasks), -1),
+                     # a protocol without tasks (a small gallery) keeps its (0, 50) shape
+                     "ranked": np.asarray(ranked, np.int64).reshape(len(tasks), metrics.KMAX if not tasks else -1),
                      "gallery_ids": np.array(ev.g_names, dtype=str), "gallery_labels": ev.g_special}
     return out
 
