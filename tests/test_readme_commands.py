@@ -88,6 +88,10 @@ COMMANDS = {
     "make paper001-table2 DATA=/data/DeepFashion SCALE=full GPU=0,1": ("skip", "the DeepFashion dataset and GPUs"),
     "python -m tools.paper002.export": ("skip", "an ONNX of a trained paper 002 run; tests/test_paper002_ci.py "
                                                 "exports the ci run's and runs infer on it"),
+    "make search-demo": ("skip", "a server that runs until stopped (and trains the tiny model first); "
+                                 "tests/test_search_app_api.py and test_search_app_browser.py serve the same app"),
+    ".venv/bin/python -m tools.benchmark_search_app": ("skip", "a benchmark (a scripted session over HTTP); "
+                                                               "latencies printed, never asserted"),
     "make data DATA=<path>": ("skip", "<path>: a dataset folder"),
     "make data": ("skip", "every converter on a generated wardrobe: minutes; tests/test_convert_wardrobe.py runs the "
                           "converters on a small wardrobe"),
