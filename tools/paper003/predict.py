@@ -13,6 +13,7 @@ import json
 import math
 
 import numpy as np
+from scipy.special import expit
 
 
 def with_test_source(net_param, source, batch_size=None):
@@ -54,4 +55,4 @@ def predict(train_val, weights, count, source=None, batch_size=None, score_blob=
         scores.append(np.asarray(net.blobs[score_blob].data, np.float64).reshape(bs, -1))
         labels.append(np.array(net.blobs[label_blob].data, copy=True).reshape(bs, -1))   # the blob is reused by the next forward
     s = np.concatenate(scores)[:count]
-    return 1.0 / (1.0 + np.exp(-s)), np.concatenate(labels)[:count]
+    return expit(s), np.concatenate(labels)[:count]   # expit: no overflow for very negative scores
