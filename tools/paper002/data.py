@@ -5,8 +5,9 @@
 1. ``data_prep.deepfashion_category`` converts the C&A benchmark (the synthetic wardrobe's or the
    real one) with the bounding-box crop (the paper's ROIs) into encoded image LMDBs resized to the
    encoder's ``resize`` (``<data>/conv<resize>/``).
-2. The encoder: ``--weights`` (a user's EfficientNet-b5 / ResNet-50 caffemodel matching the scale's
-   encoder, e.g. ImageNet weights converted as tools/nets/README.md says), else the embedded
+2. The encoder: ``--weights`` (a user's EfficientNet-b5 caffemodel, e.g. ImageNet weights converted
+   as tools/nets/README.md says, or at full scale BVLC's ResNet-50 caffemodel, recognised by its layer
+   names, which selects the ResNet-50 encoder), else the embedded
    default -- the scale's narrow encoder pretrained on the training split's **attribute** labels
    (``pretrain.py``; the categories are never read), seed :data:`config.DATA_SEED`.
 3. Its pooled features of every split (TEST phase, centre crop, each image once) into HDF5
@@ -30,8 +31,31 @@ SPLITS = ("train", "val", "test")
 STATS = "stats.json"
 
 
+#: layers every BVLC / He et al. ResNet-50 caffemodel holds (the release's names)
+RESNET50_LAYERS = ("res2a_branch1", "res5c_branch2c", "bn5c_branch2c")
+
+
+def is_resnet50_weights(path):
+    """True when the caffemodel at ``path`` has the BVLC ResNet-50 release's layer names."""
+    from fashioncaffe.formats.weights import read_weight_source
+
+    names = {name for name, _ in read_weight_source(path).layers}
+    return all(n in names for n in RESNET50_LAYERS)
+
+
+def encoder_name(exp):
+    """The key of ``pretrain.ENCODERS`` the experiment uses: the scale's, except that at full scale a
+    user's ResNet-50 caffemodel given with ``--weights`` selects the ResNet-50 encoder (the issue's
+    second backbone; 7 × 7 × 2048 as EfficientNet-b5's) -- the file says which net it fits."""
+    name = exp.cfg["encoder"]
+    if exp.weights and f"{name}_resnet50" in pretrain.ENCODERS and os.path.isfile(exp.weights) \
+            and is_resnet50_weights(exp.weights):
+        return f"{name}_resnet50"
+    return name
+
+
 def encoder_cfg(exp):
-    return pretrain.ENCODERS[exp.cfg["encoder"]]
+    return pretrain.ENCODERS[encoder_name(exp)]
 
 
 def encoder_tag(exp):
@@ -135,7 +159,7 @@ def prepare(exp):
                  lists=lists, categories=hier.categories, levels=list(hier.levels),
                  parents={str(k): hier.parents(k) for k in hier.levels},
                  parent_of={str(k): [int(p) for p in hier.parent_of(k)] for k in hier.levels},
-                 hierarchy_source=hier.source, encoder=exp.cfg["encoder"], encoder_arch=describe_encoder(cfg),
+                 hierarchy_source=hier.source, encoder=encoder_name(exp), encoder_arch=describe_encoder(cfg),
                  encoder_size=int(cfg["size"]), encoder_resize=int(cfg["resize"]), encoder_weights=model,
                  encoder_how=how, mean_file=mean_file if cfg.get("mean_value") is None else None,
                  benchmark=os.path.abspath(bench))

@@ -53,7 +53,7 @@ def export_run(exp, variant, seed, output=None, opset=None):
         raise SystemExit(f"{run.dir}: not evaluated (no predictions_info.json); run the evaluate step first")
     with open(res_path) as f:
         info = json.load(f)["info"]
-    enc_cfg = pretrain.ENCODERS[exp.cfg["encoder"]]
+    enc_cfg = pretrain.ENCODERS[stats["encoder"]]   # the one its features came from (data.encoder_name)
     deploy = read_net_param(run.training["info"]["deploy"])
     net_param = combined_net(enc_cfg, deploy, f"paper002_{variant}_encoder_heads")
     proto = run.path("encoder_heads.prototxt")
