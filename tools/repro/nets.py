@@ -90,3 +90,29 @@ def check_main(paper, root=".") -> int:
     if bad:
         print(f"regenerate with `python -m {paper.package} nets` (or `make {paper.name}-nets`)")
     return 1 if bad else 0
+
+
+def step_solver_text(net_path, prefix, base_lr, max_iter, display, momentum, weight_decay, seed=1, gpu=False,
+                     clip_gradients=10.0):
+    """The SGD solver text papers 001 and 004 train their stages with: lr × 0.1 after 3/4 of
+    ``max_iter``, loss averaged over half a display period, gradients clipped, a snapshot at the end."""
+    from google.protobuf import text_format
+    from fashioncaffe.proto import caffe_pb2
+
+    s = caffe_pb2.SolverParameter()
+    s.net = net_path
+    s.base_lr = base_lr
+    s.lr_policy = "step"
+    s.gamma = 0.1
+    s.stepsize = max(1, int(round(max_iter * 0.75)))
+    s.display = display
+    s.average_loss = max(1, display // 2)
+    s.max_iter = max_iter
+    s.momentum = momentum
+    s.weight_decay = weight_decay
+    s.clip_gradients = clip_gradients
+    s.snapshot_prefix = prefix
+    s.snapshot_after_train = True
+    s.solver_mode = caffe_pb2.SolverParameter.GPU if gpu else caffe_pb2.SolverParameter.CPU
+    s.random_seed = int(seed)
+    return text_format.MessageToString(s)
