@@ -22,8 +22,11 @@ Scales (AlexNet's topology: conv1 11/4, LRN, pool 3/2, conv2 5 g2, conv3 3, conv
 ------------------------------------------------------------------------------------------------
 tiny   "AlexNet-narrow/6": conv 16-32-48-48-32, input 127 px (conv5 7 × 7, pool5 / part ROIs 3 × 3),
        general fc 128, branch fc 64 → signature 32, batch 32; CI on 2 CPU cores
-small  "AlexNet-narrow/2": conv 48-128-192-192-128, input 227 (conv5 13 × 13, ROIs 6 × 6), general fc
-       1024, branch fc 256 → 128, batch 32; CPU demo
+small  "AlexNet-narrow/6 at 227 px": tiny's widths (conv 16-32-48-48-32) at AlexNet's input size, so
+       conv5 is 13 × 13 and the part ROIs pool 6 × 6 as in the paper's net; general fc 256, branch fc
+       128 → signature 64, batch 32, 1,000 + 500 iterations on the small wardrobe (≈ 15 min per
+       variant on one CPU core; a wider net -- conv 48-128-192-192-128 -- measured ≈ 2.5 s per
+       iteration there, hours per variant, so it is left to a GPU)
 full   AlexNet's conv1-conv5 exactly (names and shapes of BVLC's bvlc_alexnet, so ``--weights
        bvlc_alexnet.caffemodel`` initialises them; the paper: "we use the pre-trained AlexNet weights
        up until conv-5"), general fc 4096, branch fc 1024 → signature 256, batch 64
@@ -87,10 +90,10 @@ SCALES = {
                  conv=(16, 32, 48, 48, 32), fc_general=128, fc_branch=64, signature=32, pooled=3,
                  filler="msra", input_scale=0.015625, batch=32, base_lr=0.01, momentum=0.9,
                  weight_decay=5e-4, iters=dict(attr=300, joint=200), display=20, seeds=[1], manip_repeats=10),
-    "small": dict(arch="AlexNet-narrow/2 (conv 48-128-192-192-128, input 227)", size=227,
-                  conv=(48, 128, 192, 192, 128), fc_general=1024, fc_branch=256, signature=128, pooled=6,
+    "small": dict(arch="AlexNet-narrow/6 at 227 px (conv 16-32-48-48-32, input 227)", size=227,
+                  conv=(16, 32, 48, 48, 32), fc_general=256, fc_branch=128, signature=64, pooled=6,
                   filler="msra", input_scale=0.015625, batch=32, base_lr=0.01, momentum=0.9,
-                  weight_decay=5e-4, iters=dict(attr=6000, joint=2000), display=100, seeds=[1, 2, 3],
+                  weight_decay=5e-4, iters=dict(attr=1000, joint=500), display=50, seeds=[1, 2, 3],
                   manip_repeats=3),
     "full": dict(arch="AlexNet conv1-conv5 (input 227)", size=227, conv=(96, 256, 384, 384, 256),
                  fc_general=4096, fc_branch=1024, signature=256, pooled=6, filler="gaussian", input_scale=1.0,
@@ -135,6 +138,20 @@ def stage_iters(cfg, variant, stage):
     if variant in ("classic", "wo_parts_ranking"):
         return cfg["iters"]["attr"] + cfg["iters"]["joint"] if stage == "attr" else 0
     return cfg["iters"][stage]
+
+
+#: model selection: snapshots of a run's last stage every 1/SELECT_CANDIDATES of it are the candidates;
+#: the one with the best validation score (tools/paper004/selection.py) is scored on the test split
+SELECT_CANDIDATES = 4
+#: training images whose signatures give the prototypes during selection (the first of the shuffled split)
+SELECT_TRAIN_SAMPLE = 2000
+
+
+def select_interval(cfg, variant, stage):
+    """Snapshot interval of a stage: candidates in the last stage, none before it."""
+    if stage != stages(variant)[-1]:
+        return 0
+    return max(1, int(stage_iters(cfg, variant, stage)) // SELECT_CANDIDATES)
 
 
 def stages(variant):

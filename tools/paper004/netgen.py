@@ -249,7 +249,7 @@ def solver_text(cfg, variant, stage, net_path, prefix, seed=1, gpu=False):
     it = int(config.stage_iters(cfg, variant, stage))
     base_lr = cfg["base_lr"] * (0.1 if stage == "joint" else 1.0)
     return step_solver_text(net_path, prefix, base_lr, it, cfg["display"], cfg["momentum"], cfg["weight_decay"],
-                            seed=seed, gpu=gpu)
+                            seed=seed, gpu=gpu, snapshot=config.select_interval(cfg, variant, stage))
 
 
 # ----------------------------------------------------------------------------------------------

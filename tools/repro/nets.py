@@ -93,9 +93,10 @@ def check_main(paper, root=".") -> int:
 
 
 def step_solver_text(net_path, prefix, base_lr, max_iter, display, momentum, weight_decay, seed=1, gpu=False,
-                     clip_gradients=10.0):
+                     clip_gradients=10.0, snapshot=0):
     """The SGD solver text papers 001 and 004 train their stages with: lr × 0.1 after 3/4 of
-    ``max_iter``, loss averaged over half a display period, gradients clipped, a snapshot at the end."""
+    ``max_iter``, loss averaged over half a display period, gradients clipped, a snapshot at the end
+    (and every ``snapshot`` iterations when > 0: model-selection candidates)."""
     from google.protobuf import text_format
     from fashioncaffe.proto import caffe_pb2
 
@@ -111,6 +112,8 @@ def step_solver_text(net_path, prefix, base_lr, max_iter, display, momentum, wei
     s.momentum = momentum
     s.weight_decay = weight_decay
     s.clip_gradients = clip_gradients
+    if snapshot:
+        s.snapshot = int(snapshot)
     s.snapshot_prefix = prefix
     s.snapshot_after_train = True
     s.solver_mode = caffe_pb2.SolverParameter.GPU if gpu else caffe_pb2.SolverParameter.CPU
