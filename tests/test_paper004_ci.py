@@ -102,3 +102,22 @@ def test_later_protocol_ndcg_recomputed(paper_ci):
     (row,) = _rows((folder / exp.out_dir / "later.md").read_text(), "w/o Parts")
     assert row[2] == f"{np.mean(vals):.3f}"
     assert "Not the paper's protocol" in (folder / exp.out_dir / "later.md").read_text()
+
+
+def test_the_test_split_is_scored_with_the_snapshot_selected_on_validation(paper_ci):
+    """The last stage snapshots every quarter; results.json names the candidate with the best validation
+    top-20 (ties: the later), and that caffemodel exists -- the test predictions come from it."""
+    folder = paper_ci("004")
+    exp = Experiment("004", "ci")
+    for v in ("wo_parts", "proposed"):
+        rd = folder / exp.run_dir(v, 1)
+        info = json.loads((rd / "results.json").read_text())["info"]
+        scores = {int(k): s for k, s in info["validation_top20"].items()}
+        joint = config.stage_iters(exp.cfg, v, "joint")
+        step = config.select_interval(exp.cfg, v, "joint")
+        assert sorted(scores) == list(range(step, joint + 1, step))
+        assert config.select_interval(exp.cfg, v, "attr") == 0
+        best = max(s for s in scores.values() if s is not None)
+        assert info["selected_iteration"] == max(it for it, s in scores.items() if s == best)
+        assert info["selected_weights"].endswith(f"joint_iter_{info['selected_iteration']}.caffemodel")
+        assert info["validation_tasks"] > 0

@@ -11,8 +11,8 @@ search protocols of tools/paper004/metrics.py, and the raw predictions every num
 ``<protocol>_{ids,labels,query_labels,ranked}`` (targets, ranked gallery indices, top 50), plus the
 gallery ids and attribute table.  In the framework (``python -m tools.paper004``), :func:`predict`
 returns the same per protocol as predictions.npz tasks.
-``queries="query"`` evaluates the paper's query split; ``"val"`` the validation images against the
-gallery (model selection).
+``queries="query"`` evaluates the paper's query split against the ``gallery`` split; model selection
+(tools/paper004/selection.py) searches the validation images among themselves.
 """
 from __future__ import annotations
 
@@ -35,12 +35,15 @@ def split_labels(d):
     return names, np.stack([np.asarray(dat.float_data, np.float32) for _, dat in r]).astype(np.int64)
 
 
-def iter_images(d, batch=256):
-    """Batches of an adapted split's images (uint8 BGR HWC), in key order, without holding them all."""
+def iter_images(d, batch=256, limit=None):
+    """Batches of an adapted split's images (uint8 BGR HWC), in key order, without holding them all;
+    ``limit``: only the first that many."""
     from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     buf = []
-    for _, dat in DatumReader(os.path.join(d, "images_lmdb")):
+    for i, (_, dat) in enumerate(DatumReader(os.path.join(d, "images_lmdb"))):
+        if limit is not None and i >= limit:
+            break
         buf.append(datum_to_array(dat, color=True, hwc=True))
         if len(buf) == batch:
             yield np.stack(buf)
@@ -55,12 +58,13 @@ def load_split(d):
     return {"images": np.concatenate(list(iter_images(d))), "labels": labels, "names": names}
 
 
-def split_features(source, d, manipulation_width=None):
-    """Extracted signatures / probabilities of a whole split, streamed (zero manipulation for amnet)."""
+def split_features(source, d, manipulation_width=None, limit=None):
+    """Extracted signatures / probabilities of a split (its first ``limit`` images), streamed (zero
+    manipulation for amnet)."""
     from .features import Extracted
 
     parts = []
-    for imgs in iter_images(d):
+    for imgs in iter_images(d, limit=limit):
         m = None if manipulation_width is None else np.zeros((len(imgs), manipulation_width), np.float32)
         parts.append(source.extract(imgs, m))
     return Extracted({k: np.concatenate([p.signatures[k] for p in parts]) for k in parts[0].signatures},
@@ -76,7 +80,8 @@ def source_for(droot, scale, variant, deploy, weights, spec):
 class Evaluator:
     """Signatures once, then any protocol's tasks → ranked gallery indices."""
 
-    def __init__(self, droot, scale, deploy, weights, variant, spec, queries="query"):
+    def __init__(self, droot, scale, deploy, weights, variant, spec, queries="query", gallery="gallery",
+                 train_limit=None):
         self.variant, self.spec = variant, spec
         p = os.path.join(droot, "p004")
         self.src = source_for(droot, scale, variant, deploy, weights, spec)
@@ -84,15 +89,16 @@ class Evaluator:
         width = amnet.indicator_size(spec) if variant == "amnet" else None
         self.q = load_split(os.path.join(p, queries))          # kept: AMNet re-reads them per manipulation
         self.q_special = self.q["labels"][:, self.cols]
-        self.g_names, g_labels = split_labels(os.path.join(p, "gallery"))
+        self.g_names, g_labels = split_labels(os.path.join(p, gallery))
         self.g_special = g_labels[:, self.cols]
-        self.index = GalleryIndex(split_features(self.src, os.path.join(p, "gallery"), width).signatures, self.g_names)
+        self.index = GalleryIndex(split_features(self.src, os.path.join(p, gallery), width).signatures, self.g_names)
         self.q_out = self.src.extract(self.q["images"], None if width is None else
                                       np.zeros((len(self.q["images"]), width), np.float32))
         self.prototypes = self.classic = None
         if variant != "amnet":
             _, t_labels = split_labels(os.path.join(p, "train"))
-            tq = split_features(self.src, os.path.join(p, "train"))
+            tq = split_features(self.src, os.path.join(p, "train"), limit=train_limit)
+            t_labels = t_labels[:len(next(iter(tq.signatures.values())))]
             if variant == "classic":
                 self.classic = ClassicTargets(tq.signatures["all"], t_labels[:, self.cols])
             else:
@@ -158,21 +164,24 @@ def prediction_tasks(ev, protocols):
 
 
 def predict(exp, run):
-    """The framework's hook: the run's deploy net over the query / gallery / training splits of
-    ``exp.data_dir``, every protocol ranked; returns (tasks, info)."""
+    """The framework's hook: the snapshot selected on the validation split (tools/paper004/selection.py),
+    then its deploy net over the query / gallery / training splits of ``exp.data_dir``, every protocol
+    ranked; returns (tasks, info)."""
     from ..repro import forward
     from .netgen import AttrSpec
+    from .selection import select_weights
 
     forward.use_device(exp)
     stats = json.load(open(os.path.join(exp.data_dir, "p004", "stats.json")))
     spec = AttrSpec(stats["groups"], stats["sizes"], stats["special"])
-    ev = Evaluator(exp.data_dir, exp.scale, run.training["info"]["deploy"], run.final_weights, run.variant, spec)
+    weights, selection = select_weights(exp, run, spec)
+    ev = Evaluator(exp.data_dir, exp.scale, run.training["info"]["deploy"], weights, run.variant, spec)
     protocols = draw_protocols(ev.q_special, ev.g_special, spec, run.seed, exp.cfg.get("manip_repeats", 1))
     tasks = prediction_tasks(ev, protocols)
     info = {"special": spec.special, "special_set": stats.get("special_set", "paper"),
             "queries": len(ev.q_special), "valid_queries": int(metrics.valid_rows(ev.q_special).sum()),
             "gallery": len(ev.g_special), "tasks": {k: len(v) for k, v in protocols.items()},
-            "part_extraction_vs_truth": stats.get("part_extraction_vs_truth")}
+            "part_extraction_vs_truth": stats.get("part_extraction_vs_truth"), **selection}
     return tasks, info
 
 

@@ -141,6 +141,17 @@ def header_lines(exp, runs):
              f"{info.get('queries')} query images ({info.get('valid_queries')} with every special label valid), "
              f"gallery {info.get('gallery')} images; tasks per protocol (seed {runs.first()['seed']}): "
              + ", ".join(f"{k} {n}" for k, n in tasks.items()) + "."]
+    chosen = []
+    for v in ORDER:
+        for r in runs.results(v):
+            it = (r.get("info") or {}).get("selected_iteration")
+            if it is not None:
+                chosen.append(f"{_title(v)} seed {r['seed']}: {it}")
+    if chosen:
+        lines.append(f"- Model selection (tools/paper004/selection.py): of the last stage's snapshots every "
+                     f"1/{config.SELECT_CANDIDATES} of it, the one with the best validation top-20 (validation "
+                     "images searched among themselves after one random manipulation) is scored on the test "
+                     "split, once; selected iteration: " + "; ".join(chosen) + ".")
     iou = (info.get("part_extraction_vs_truth") or {}).get("parts") or {}
     shown = {k: r["mean_iou"] for k, r in iou.items() if r.get("mean_iou") is not None}
     if shown:
