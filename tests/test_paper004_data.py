@@ -66,11 +66,13 @@ def shop(tmp_path_factory):
     return root, prods
 
 
-def test_prepare_writes_aligned_lmdbs_with_parts(shop, tmp_path):
+def test_prepare_writes_aligned_lmdbs_with_parts(shop, tmp_path, capsys):
     from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     root, prods = shop
-    droot = data.prepare(str(root), "tiny", seed=0, root=str(tmp_path), progress=False)
+    droot = data.prepare(str(root), "tiny", seed=0, root=str(tmp_path), progress=True)
+    # progress bars on a terminal only: a log file (here the captured stderr) gets no carriage returns
+    assert "\r" not in capsys.readouterr().err
     p = os.path.join(droot, "p004")
     stats = json.load(open(os.path.join(p, "stats.json")))
     assert stats["special"] == config.SPECIAL and stats["part_row"] == parts.ROW_SIZE

@@ -152,7 +152,7 @@ def adapt_split(src, dst, order, lower_of, workers=None, progress=True):
     cases = np.zeros(3, int)
     try:
         for n, (i, (vec, _)) in enumerate(tqdm(zip(order, rows), total=len(order), desc=os.path.basename(dst),
-                                               unit="img", disable=not progress)):
+                                               unit="img", disable=None if progress else True)):
             key = make_key(n, names[i])
             wi.put(key, ri.get_bytes(keys[i]))
             wa.put(key, ra.get_bytes(keys[i]))

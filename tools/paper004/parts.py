@@ -344,7 +344,7 @@ def measure(wardrobe, limit=None, progress=True):
     ious = {p: [] for p in PARTS}
     confusion = np.zeros((2, 2), int)  # [true sleeves][found sleeves]
     per_image = []
-    for name in tqdm(names, desc="parts", unit="img", disable=not progress):
+    for name in tqdm(names, desc="parts", unit="img", disable=None if progress else True):
         img = cv2.imread(os.path.join(wardrobe, "Shopping100k", name), cv2.IMREAD_COLOR)
         ex = extract_parts(img)
         t, has_sleeves, tb = truth[name]
