@@ -74,16 +74,6 @@ def validation_task(rows):
             "train_loss": loss, "log_var": lv}
 
 
-def snapshots(run):
-    """{iteration: caffemodel} of the run's heads snapshots."""
-    out = {}
-    for p in glob.glob(glob.escape(run.path("heads")) + "_iter_*.caffemodel"):
-        m = re.search(r"_iter_(\d+)\.caffemodel$", p)
-        if m:
-            out[int(m.group(1))] = p
-    return out
-
-
 def select(validation, available):
     """The iteration with the best validation top-3 among those with a snapshot (earliest of ties)."""
     best = None
@@ -114,8 +104,9 @@ def predict(exp, run):
     stats = data.load_stats(exp)
     kind, parents, dropout = config.head_spec(run.variant)
     validation = validation_task(parse_log(run.path("heads.log")))
-    selected, val_top3 = select(validation, snapshots(run))
-    weights = snapshots(run)[selected]
+    available = run.snapshots("heads")
+    selected, val_top3 = select(validation, available)
+    weights = available[selected]
     names = ["feat", "label", "key"] + ([f"parent{parents}"] if parents else [])
     test = features.read_split(stats["lists"]["test"], names)
     ids = np.array([k.decode("utf-8") if isinstance(k, bytes) else str(k) for k in test["key"]])

@@ -16,6 +16,7 @@ returns the same per protocol as predictions.npz tasks.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -41,9 +42,7 @@ def iter_images(d, batch=256, limit=None):
     from fashioncaffe.formats.lmdb_datum import DatumReader, datum_to_array
 
     buf = []
-    for i, (_, dat) in enumerate(DatumReader(os.path.join(d, "images_lmdb"))):
-        if limit is not None and i >= limit:
-            break
+    for _, dat in itertools.islice(DatumReader(os.path.join(d, "images_lmdb")), limit):
         buf.append(datum_to_array(dat, color=True, hwc=True))
         if len(buf) == batch:
             yield np.stack(buf)
@@ -89,16 +88,21 @@ class Evaluator:
         width = amnet.indicator_size(spec) if variant == "amnet" else None
         self.q = load_split(os.path.join(p, queries))          # kept: AMNet re-reads them per manipulation
         self.q_special = self.q["labels"][:, self.cols]
-        self.g_names, g_labels = split_labels(os.path.join(p, gallery))
-        self.g_special = g_labels[:, self.cols]
-        self.index = GalleryIndex(split_features(self.src, os.path.join(p, gallery), width).signatures, self.g_names)
         self.q_out = self.src.extract(self.q["images"], None if width is None else
                                       np.zeros((len(self.q["images"]), width), np.float32))
+        if gallery == queries:      # model selection: the queries' own signatures are the gallery's
+            self.g_names, self.g_special = self.q["names"], self.q_special
+            g_signatures = self.q_out.signatures
+        else:
+            self.g_names, g_labels = split_labels(os.path.join(p, gallery))
+            self.g_special = g_labels[:, self.cols]
+            g_signatures = split_features(self.src, os.path.join(p, gallery), width).signatures
+        self.index = GalleryIndex(g_signatures, self.g_names)
         self.prototypes = self.classic = None
         if variant != "amnet":
             _, t_labels = split_labels(os.path.join(p, "train"))
             tq = split_features(self.src, os.path.join(p, "train"), limit=train_limit)
-            t_labels = t_labels[:len(next(iter(tq.signatures.values())))]
+            t_labels = t_labels[:train_limit]
             if variant == "classic":
                 self.classic = ClassicTargets(tq.signatures["all"], t_labels[:, self.cols])
             else:

@@ -13,24 +13,15 @@ since its manipulated attribute differs from the target; the prototypes come fro
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from . import config, metrics
 
 
 def candidates(run) -> dict:
-    """{iteration: caffemodel} of the run's last stage that exist (the final weights always)."""
+    """{iteration: caffemodel} of the run's last stage's snapshots (the final weights always)."""
     last = run.training["stages"][-1]
-    interval = config.select_interval(run.exp.cfg, run.variant, last["name"])
-    out = {}
-    for it in range(interval, int(last["iterations"]) + 1, interval):
-        path = os.path.join(run.dir, f"{last['name']}_iter_{it}.caffemodel")
-        if os.path.isfile(path):
-            out[it] = path
-    out[int(last["iterations"])] = last["weights"]
-    return out
+    return {**run.snapshots(last["name"]), int(last["iterations"]): last["weights"]}
 
 
 def validation_score(exp, run, spec, weights) -> tuple[float | None, int]:

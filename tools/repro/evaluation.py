@@ -16,8 +16,10 @@ helpers in :mod:`tools.repro.forward` to run its nets.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import time
 
 from . import results as R
@@ -41,6 +43,15 @@ class Run:
     @property
     def final_weights(self) -> str:
         return self.training["stages"][-1]["weights"]
+
+    def snapshots(self, stage_name: str) -> dict:
+        """{iteration: caffemodel} of every snapshot a training stage left (model-selection candidates)."""
+        out = {}
+        for p in glob.glob(glob.escape(self.path(stage_name)) + "_iter_*.caffemodel"):
+            m = re.search(r"_iter_(\d+)\.caffemodel$", p)
+            if m:
+                out[int(m.group(1))] = p
+        return out
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
